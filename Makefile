@@ -1,0 +1,49 @@
+# The short commands. The build itself is CMake + Ninja; this file only
+# strings the steps together. `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+DEMO_DB    ?= ./loyal-demo.db
+DEMO_LISTEN ?= 127.0.0.1:8080
+
+FORMAT_DIRS := src include tests bench
+
+.PHONY: help deps build build-asan test demo bench format clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## Install the Debian packages the build and the tests need (only missing ones)
+	scripts/install-deps.sh
+
+build: deps ## Build the release binary and tests into build/
+	@test -f $(BUILD)/build.ninja || \
+		cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	ninja -C $(BUILD)
+
+build-asan: deps ## Build with AddressSanitizer and UBSan into build-asan/
+	@test -f $(BUILD_ASAN)/build.ninja || \
+		cmake -S . -B $(BUILD_ASAN) -G Ninja -DLOYAL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	ninja -C $(BUILD_ASAN)
+
+test: build build-asan ## Run every test, on the release and the sanitizer builds
+	ctest --test-dir $(BUILD) --output-on-failure
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --test-dir $(BUILD_ASAN) --output-on-failure
+
+demo: build ## Start a server with a demo program on http://127.0.0.1:8080
+	./$(BUILD)/loyal demo --db $(DEMO_DB) --listen $(DEMO_LISTEN)
+
+bench: build ## Run the benchmarks
+	bench/run.sh
+
+format: ## clang-format every C source and header
+	find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) -print0 2>/dev/null | \
+		xargs -0 -r clang-format -i
+
+clean: ## Remove the build directories
+	rm -rf $(BUILD) $(BUILD_ASAN)
