@@ -19,11 +19,14 @@ int ly_key_scope_valid(const char *scope);
 /* Writes a new key for scope to key (LY_KEY_MAX bytes) and its id to id
  * (LY_KEY_ID_LEN + 1 bytes). 0 or LY_EINVAL for an unknown scope. */
 int ly_key_generate(const char *scope, char *key, char *id);
-/* Splits a presented key. 0, or LY_EAUTH when it is not shaped like a key. */
+/* Splits a presented key. 0, or LY_EAUTH when it is not shaped like a key;
+ * LY_EINVAL when scope (scopelen bytes; 8 always suffice) cannot hold the
+ * scope. scope and id may be NULL when not wanted. */
 int ly_key_parse(const char *key, char *scope, size_t scopelen, char *id);
 void ly_key_hash(const char *key, unsigned char hash[LY_KEY_HASH_LEN]);
 /* Constant-time comparison; 1 when equal. */
-int ly_key_hash_equal(const unsigned char a[LY_KEY_HASH_LEN], const unsigned char b[LY_KEY_HASH_LEN]);
+int ly_key_hash_equal(const unsigned char a[LY_KEY_HASH_LEN],
+                      const unsigned char b[LY_KEY_HASH_LEN]);
 /* May a key of scope `have` call a route that needs `need`? admin may do
  * everything; read may do only what needs read; pos and partner what needs
  * themselves or read. */
