@@ -9,9 +9,10 @@
 #include <stddef.h>
 
 /* Trimmed and case-folded ("  Ann@Example.COM " -> "ann@example.com"); one
- * '@', a local part of 1..64 printable non-space characters, a domain of
- * dot-separated labels (letters, digits, '-', not starting or ending with
- * '-') with at least one dot, at most 254 characters in all. */
+ * '@', a local part of 1..64 printable non-space ASCII characters without
+ * leading, trailing or doubled dots, a domain of dot-separated labels
+ * (letters, digits, '-', not starting or ending with '-') with at least one
+ * dot and a last label that is not all digits, at most 254 characters in all. */
 int ly_norm_email(const char *in, char *out, size_t outlen);
 
 /* To E.164 ("+14155550123"). Spaces, dots, dashes, slashes and parentheses
@@ -21,7 +22,10 @@ int ly_norm_email(const char *in, char *out, size_t outlen);
  * already including it). Refused: letters or other characters, a country
  * code starting with 0, fewer than 8 or more than 15 digits in all, and for
  * country code 1 anything but 10 national digits whose area code and
- * exchange do not start with 0 or 1. */
+ * exchange do not start with 0 or 1. Other countries get length checks only
+ * (4..14 national digits): we carry no numbering plan beyond NANP, so where the
+ * trunk prefix is not a droppable "0" (Italy keeps it, Russia dials 8), the
+ * number must be given in international form. "+44 (0)20..." drops the "(0)". */
 int ly_norm_phone(const char *in, const char *default_cc, char *out, size_t outlen);
 
 /* Card numbers: spaces and dashes dropped, letters upper-cased; 4..64
