@@ -1,0 +1,85 @@
+/* The engine: Loyal's operations (enrol a member, attach a card, change the
+ * program, issue a key…), each one store transaction, retried when the store
+ * reports a transient conflict. It validates and normalises what it is given
+ * and is the only layer that writes. Callers pass a connection they hold, an
+ * arena for what is returned, and a ly_error for refusals. Thread-safe as far
+ * as the connection is used by one thread. */
+#ifndef LOYAL_ENGINE_H
+#define LOYAL_ENGINE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "loyal/arena.h"
+#include "loyal/error.h"
+#include "loyal/keys.h"
+#include "loyal/store.h"
+
+/* Member fields given on enrolment or update. A field is considered only
+ * when its bit is in `set`; a NULL value with its bit set clears it. */
+enum {
+    LY_MF_EXTERNAL_ID = 1 << 0,
+    LY_MF_EMAIL = 1 << 1,
+    LY_MF_PHONE = 1 << 2,
+    LY_MF_NAME = 1 << 3,
+    LY_MF_BIRTHDATE = 1 << 4,
+    LY_MF_ATTRIBUTES = 1 << 5,
+    LY_MF_STATUS = 1 << 6,
+    LY_MF_CARDS = 1 << 7,
+    LY_MF_REFERRAL = 1 << 8,
+};
+
+typedef struct ly_member_input {
+    unsigned set;
+    const char *external_id, *email, *phone, *name, *birthdate;
+    const json_t *attributes; /* an object */
+    const char *status;
+    const char **cards;
+    size_t ncards;
+    const char *referral_code;
+} ly_member_input;
+
+/* Program. The returned settings text always holds every setting, defaults
+ * filled in. */
+int ly_program_get(ly_conn *c, ly_arena *a, int64_t program_id, ly_program *out, ly_error *err);
+/* Applies the fields present in `changes` (the PUT /v1/program body, already
+ * checked for JSON shape by the caller or not) after validating all of them. */
+int ly_program_update(ly_conn *c, ly_arena *a, int64_t program_id, const json_t *changes,
+                      ly_program *out, ly_error *err);
+/* The program as its JSON document (name, currency, …, created_at). */
+json_t *ly_program_to_json(const ly_program *p);
+
+/* Members. */
+int ly_member_enroll(ly_conn *c, ly_arena *a, int64_t program_id, const ly_member_input *in,
+                     ly_member *out, ly_error *err);
+int ly_member_update(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id,
+                     const ly_member_input *in, ly_member *out, ly_error *err);
+int ly_member_add_card(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, const char *card,
+                       ly_member *out, ly_error *err);
+int ly_member_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_member *out,
+                  ly_error *err);
+/* by is "external_id", "email", "phone" or "card"; the value is normalised
+ * as on enrolment (a malformed one is LY_EINVAL naming the field). */
+int ly_member_lookup(ly_conn *c, ly_arena *a, int64_t program_id, const char *by,
+                     const char *value, ly_member *out, ly_error *err);
+int ly_member_list(ly_conn *c, ly_arena *a, int64_t program_id, int64_t after_id, int limit,
+                   ly_member **out, size_t *n, ly_error *err);
+/* Wire form of a member id: "mem_<n>"; parse refuses anything else. */
+int ly_member_id_parse(const char *s, int64_t *id);
+json_t *ly_member_to_json(const ly_member *m);
+
+/* Keys. create writes the full key (shown once) to key_out. */
+int ly_apikey_create(ly_conn *c, ly_arena *a, int64_t program_id, const char *scope,
+                     const char *name, char key_out[LY_KEY_MAX], ly_key *out, ly_error *err);
+/* Checks a presented key: LY_EAUTH when malformed, unknown, revoked or not
+ * matching its hash. */
+int ly_apikey_authenticate(ly_conn *c, ly_arena *a, const char *key, ly_key *out, ly_error *err);
+int ly_apikey_revoke(ly_conn *c, ly_arena *a, int64_t program_id, const char *id, ly_key *out,
+                     ly_error *err);
+int ly_apikey_list(ly_conn *c, ly_arena *a, int64_t program_id, ly_key **out, size_t *n,
+                   ly_error *err);
+/* Wire ids are "key_<id>". */
+const char *ly_apikey_wire_id(ly_arena *a, const char *id);
+json_t *ly_apikey_to_json(ly_arena *a, const ly_key *k);
+
+#endif

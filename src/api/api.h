@@ -1,0 +1,88 @@
+/* Internals shared by the server and the handlers: the per-request state and
+ * the helpers every handler uses to read its input and write its answer. */
+#ifndef LOYAL_API_API_H
+#define LOYAL_API_API_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdint.h>
+
+#include "api/router.h"
+#include "loyal/arena.h"
+#include "loyal/error.h"
+#include "loyal/server.h"
+#include "loyal/store.h"
+
+typedef struct ly_metrics ly_metrics;
+
+struct ly_server {
+    struct MHD_Daemon *mhd;
+    ly_store *store;
+    ly_server_config cfg;
+    int port;
+    ly_metrics *metrics;
+    char *openapi; /* the OpenAPI document, built once */
+    size_t openapi_len;
+    long in_flight; /* requests begun and not yet completed (atomic) */
+};
+
+typedef struct ly_req {
+    ly_server *srv;
+    struct MHD_Connection *mc;
+    ly_arena arena;
+    const char *method, *path;
+    uint64_t start_ns;
+    ly_route_match match;
+    const ly_route *route;
+    /* Body as received. */
+    char *body;
+    size_t body_len, body_cap;
+    int too_large;
+    /* The caller, once authenticated. */
+    int64_t program_id;
+    const char *key_id;
+    const char *scope;
+    ly_conn *db;
+    /* The answer. */
+    int status;
+    char *resp; /* malloc'd, handed to libmicrohttpd */
+    size_t resp_len;
+    const char *content_type;
+    const char *allow;
+} ly_req;
+
+/* The route table and its length. */
+extern const ly_route ly__routes[];
+extern const size_t ly__nroutes;
+
+/* Answers: each sets the response and returns 0. reply_json steals body. */
+int ly__reply_json(ly_req *r, int status, json_t *body);
+int ly__reply_text(ly_req *r, int status, const char *content_type, const char *text, size_t len);
+int ly__reply_error(ly_req *r, const ly_error *err);
+int ly__fail(ly_req *r, int rc, const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Inputs. */
+const char *ly__query(ly_req *r, const char *name);
+/* Refuses (400 invalid_parameter) any query parameter not in allowed (NULL-ended). */
+int ly__check_query(ly_req *r, const char *const *allowed);
+/* Parses the body as a JSON object and checks its fields; on failure the
+ * error reply is already set and a negative code returned. */
+int ly__body(ly_req *r, const void *fields, json_t **out);
+/* The request's store connection, acquired on first use; NULL (error reply
+ * set) when the store cannot give one. */
+ly_conn *ly__db(ly_req *r);
+/* Pagination: ?limit= (1..100, default 50) and ?cursor=. */
+int ly__page(ly_req *r, int *limit, const char **cursor);
+
+/* Metrics. */
+ly_metrics *ly__metrics_new(size_t nroutes);
+void ly__metrics_free(ly_metrics *m);
+void ly__metrics_observe(ly_metrics *m, int route, int status, uint64_t ns);
+void ly__metrics_store_error(ly_metrics *m);
+char *ly__metrics_render(ly_metrics *m, long in_flight, size_t *len);
+
+/* The OpenAPI document for the route table (malloc'd). */
+char *ly__openapi_build(size_t *len);
+
+#endif

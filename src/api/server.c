@@ -1,0 +1,426 @@
+/* The HTTP front: libmicrohttpd callbacks, request lifecycle, authentication
+ * and dispatch to the route table. Each request lives in a ly_req on the
+ * connection's closure pointer, with an arena freed when the request
+ * completes. Responses are queued only once the whole body is in, which keeps
+ * keep-alive working. */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "loyal/engine.h"
+#include "loyal/json.h"
+#include "loyal/keys.h"
+#include "loyal/timeutil.h"
+
+/* A body past the limit is read and dropped up to this much, so the client
+ * gets its 413; past it the connection is closed. */
+#define DISCARD_MAX (64u << 20)
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int ly__reply_text(ly_req *r, int status, const char *content_type, const char *text, size_t len)
+{
+    free(r->resp);
+    r->resp = malloc(len ? len : 1);
+    if (!r->resp) {
+        r->resp_len = 0;
+        r->status = 503;
+        return LY_ENOMEM;
+    }
+    memcpy(r->resp, text, len);
+    r->resp_len = len;
+    r->status = status;
+    r->content_type = content_type;
+    return 0;
+}
+
+int ly__reply_json(ly_req *r, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] =
+            "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"the server is out of memory\"}}";
+        return ly__reply_text(r, 503, "application/json", oom, sizeof oom - 1);
+    }
+    free(r->resp);
+    r->resp = text;
+    r->resp_len = strlen(text);
+    r->status = status;
+    r->content_type = "application/json";
+    return 0;
+}
+
+int ly__reply_error(ly_req *r, const ly_error *err)
+{
+    int status = ly_error_http_status(err->rc);
+    if (status >= 500 && r->srv)
+        ly__metrics_store_error(r->srv->metrics);
+    json_t *e = json_pack("{s:s, s:s}", "code", err->code[0] ? err->code : "internal_error",
+                          "message", err->message[0] ? err->message : "something went wrong");
+    if (e && err->field[0])
+        json_object_set_new(e, "field", json_string(err->field));
+    return ly__reply_json(r, status, e ? json_pack("{s:o}", "error", e) : NULL);
+}
+
+int ly__fail(ly_req *r, int rc, const char *code, const char *field, const char *fmt, ...)
+{
+    ly_error err;
+    err.rc = rc;
+    snprintf(err.code, sizeof err.code, "%s", code ? code : ly_error_default_code(rc));
+    snprintf(err.field, sizeof err.field, "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.message, sizeof err.message, fmt, ap);
+    va_end(ap);
+    ly__reply_error(r, &err);
+    return rc;
+}
+
+const char *ly__query(ly_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->mc, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_check {
+    const char *const *allowed;
+    const char *bad;
+};
+
+static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct query_check *q = cls;
+    for (const char *const *a = q->allowed; *a; a++)
+        if (strcmp(*a, key) == 0)
+            return MHD_YES;
+    q->bad = key;
+    return MHD_NO;
+}
+
+int ly__check_query(ly_req *r, const char *const *allowed)
+{
+    struct query_check q = {allowed, NULL};
+    MHD_get_connection_values(r->mc, MHD_GET_ARGUMENT_KIND, query_iter, &q);
+    if (q.bad)
+        return ly__fail(r, LY_EINVAL, "invalid_parameter", q.bad, "unknown query parameter \"%.64s\"",
+                        q.bad);
+    return LY_OK;
+}
+
+int ly__body(ly_req *r, const void *fields, json_t **out)
+{
+    ly_error err;
+    ly_error_clear(&err);
+    int rc = ly_json_parse_object(r->body ? r->body : "", r->body_len, out, &err);
+    if (rc == LY_OK && fields && (rc = ly_json_check(*out, fields, NULL, &err)) != LY_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    if (rc != LY_OK)
+        ly__reply_error(r, &err);
+    return rc;
+}
+
+ly_conn *ly__db(ly_req *r)
+{
+    if (r->db)
+        return r->db;
+    ly_error err;
+    ly_error_clear(&err);
+    r->db = ly_store_acquire(r->srv->store, &err);
+    if (!r->db)
+        ly__reply_error(r, &err);
+    return r->db;
+}
+
+int ly__page(ly_req *r, int *limit, const char **cursor)
+{
+    const char *l = ly__query(r, "limit");
+    *limit = 50;
+    if (l) {
+        char *end;
+        long v = strtol(l, &end, 10);
+        if (!*l || *end || v < 1 || v > 100)
+            return ly__fail(r, LY_EINVAL, "invalid_parameter", "limit",
+                            "limit must be a whole number from 1 to 100");
+        *limit = (int)v;
+    }
+    *cursor = ly__query(r, "cursor");
+    if (*cursor && !**cursor)
+        *cursor = NULL;
+    return LY_OK;
+}
+
+/* Authenticates the Bearer key and checks the route's scope. */
+static int authorize(ly_req *r)
+{
+    const char *h = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, "Authorization");
+    if (!h)
+        return ly__fail(r, LY_EAUTH, "unauthorized", NULL,
+                        "an API key is needed: send the header Authorization: Bearer <key>");
+    if (strncasecmp(h, "Bearer ", 7) != 0)
+        return ly__fail(r, LY_EAUTH, "unauthorized", NULL,
+                        "the Authorization header must be \"Bearer <key>\"");
+    const char *key = h + 7;
+    while (*key == ' ')
+        key++;
+    ly_conn *db = ly__db(r);
+    if (!db)
+        return LY_ESTORE;
+    ly_key k;
+    ly_error err;
+    ly_error_clear(&err);
+    int rc = ly_apikey_authenticate(db, &r->arena, key, &k, &err);
+    if (rc != LY_OK) {
+        ly__reply_error(r, &err);
+        return rc;
+    }
+    r->program_id = k.program_id;
+    r->key_id = k.id;
+    r->scope = k.scope;
+    if (!ly_key_scope_allows(k.scope, r->route->scope))
+        return ly__fail(r, LY_EFORBIDDEN, "forbidden", NULL,
+                        "a %s key cannot call %s %s; it needs a %s key", k.scope,
+                        r->route->method, r->route->pattern,
+                        strcmp(r->route->scope, "read") == 0 ? "read, pos, partner or admin"
+                        : strcmp(r->route->scope, "admin") == 0
+                            ? "admin"
+                            : r->route->scope);
+    return LY_OK;
+}
+
+static void dispatch(ly_req *r)
+{
+    ly_route_find(ly__routes, ly__nroutes, r->method, r->path, &r->match);
+    if (r->match.index < 0) {
+        if (r->match.path_known) {
+            r->allow = ly_arena_strdup(&r->arena, r->match.allow);
+            ly__fail(r, LY_EMETHOD, "method_not_allowed", NULL,
+                     "%s is not allowed on %.200s; allowed: %s", r->method, r->path,
+                     r->match.allow);
+        } else {
+            ly__fail(r, LY_ENOTFOUND, "not_found", NULL, "no route %s %.200s", r->method,
+                     r->path);
+        }
+        return;
+    }
+    r->route = &ly__routes[r->match.index];
+    if (r->too_large) {
+        ly__fail(r, LY_ETOOBIG, "payload_too_large", NULL, "the body is larger than %zu bytes",
+                 r->srv->cfg.max_body);
+        return;
+    }
+    if (r->route->scope && authorize(r) != LY_OK)
+        return;
+    r->route->handler(r);
+}
+
+static void append_body(ly_req *r, const char *data, size_t n)
+{
+    if (r->too_large)
+        return;
+    if (r->body_len + n > r->srv->cfg.max_body) {
+        r->too_large = 1;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+        return;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 1024;
+        while (cap < r->body_len + n + 1)
+            cap *= 2;
+        char *nb = realloc(r->body, cap);
+        if (!nb) {
+            r->too_large = 1; /* answered as 413: the body cannot be held */
+            return;
+        }
+        r->body = nb;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+    r->body[r->body_len] = '\0';
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url,
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
+{
+    ly_server *s = cls;
+    ly_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        r->srv = s;
+        r->mc = mc;
+        r->start_ns = now_ns();
+        ly_arena_init(&r->arena, 8192);
+        r->method = method;
+        r->path = url;
+        r->match.index = -1;
+        const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body)
+            r->too_large = 1;
+        __atomic_add_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (r->too_large) {
+            r->body_len += *upload_size; /* counts what was dropped */
+            if (r->body_len > DISCARD_MAX)
+                return MHD_NO;
+        } else {
+            append_body(r, upload, *upload_size);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    dispatch(r);
+    if (r->db) {
+        ly_store_release(s->store, r->db);
+        r->db = NULL;
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        return MHD_NO;
+    r->resp = NULL; /* now libmicrohttpd's */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : "application/json");
+    if (r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    enum MHD_Result ret = MHD_queue_response(mc, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static void access_log(ly_server *s, ly_req *r, uint64_t ns)
+{
+    char ts[LY_TIME_BUFSZ];
+    ly_time_format(ly_time_now_ms(), ts);
+    json_t *line = json_pack("{s:s, s:s, s:s, s:s?, s:i, s:I, s:I, s:s?}", "ts", ts, "method",
+                             r->method ? r->method : "", "path", r->path ? r->path : "", "route",
+                             r->route ? r->route->pattern : NULL, "status", r->status,
+                             "duration_us", (json_int_t)(ns / 1000), "bytes_in",
+                             (json_int_t)r->body_len, "key", r->key_id);
+    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    json_decref(line);
+    if (text) {
+        size_t n = strlen(text);
+        text[n] = '\n'; /* replaces the NUL: written with its length */
+        fwrite(text, 1, n + 1, s->cfg.access_log);
+        fflush(s->cfg.access_log);
+        free(text);
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    ly_server *s = cls;
+    ly_req *r = *con_cls;
+    if (!r)
+        return;
+    uint64_t ns = now_ns() - r->start_ns;
+    if (!r->status)
+        r->status = 499; /* the client went away before an answer */
+    ly__metrics_observe(s->metrics, r->route ? (int)(r->route - ly__routes) : -1, r->status, ns);
+    if (s->cfg.access_log)
+        access_log(s, r, ns);
+    if (r->db)
+        ly_store_release(s->store, r->db);
+    free(r->resp);
+    free(r->body);
+    ly_arena_release(&r->arena);
+    free(r);
+    *con_cls = NULL;
+    __atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
+}
+
+int ly_server_start(ly_store *store, const ly_server_config *cfg, ly_server **out, ly_error *err)
+{
+    ly_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+    s->store = store;
+    s->cfg = *cfg;
+    s->metrics = ly__metrics_new(ly__nroutes);
+    s->openapi = ly__openapi_build(&s->openapi_len);
+    if (!s->metrics || !s->openapi) {
+        ly_server_stop(s, 0);
+        return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+    }
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (inet_pton(AF_INET, cfg->host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)cfg->port);
+    } else if (inet_pton(AF_INET6, cfg->host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)cfg->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        ly_server_stop(s, 0);
+        return ly_error_set(err, LY_EINVAL, "invalid_value", "listen",
+                            "\"%s\" is not a numeric IPv4 or IPv6 address", cfg->host);
+    }
+    s->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 1 ? cfg->threads : 1),
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        1024u, MHD_OPTION_END);
+    if (!s->mhd) {
+        ly_server_stop(s, 0);
+        return ly_error_set(err, LY_EINVAL, "listen_failed", "listen",
+                            "cannot listen on %s port %d (in use, or not an address of this "
+                            "machine?)",
+                            cfg->host, cfg->port);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : cfg->port;
+    *out = s;
+    return LY_OK;
+}
+
+int ly_server_port(const ly_server *s)
+{
+    return s->port;
+}
+
+void ly_server_stop(ly_server *s, int drain_ms)
+{
+    if (!s)
+        return;
+    if (s->mhd) {
+        MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+        for (int waited = 0; waited < drain_ms; waited += 10) {
+            if (__atomic_load_n(&s->in_flight, __ATOMIC_SEQ_CST) == 0)
+                break;
+            usleep(10000);
+        }
+        MHD_stop_daemon(s->mhd);
+    }
+    ly__metrics_free(s->metrics);
+    free(s->openapi);
+    free(s);
+}

@@ -1,0 +1,36 @@
+/* Transaction wrapper with bounded retry and jittered backoff. */
+#include "engine/txn.h"
+
+#include <time.h>
+
+#define TXN_ATTEMPTS 8
+
+static void backoff(int attempt)
+{
+    /* 1, 2, 4 … ms, with the low bits of the clock as cheap jitter. */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long us = (1000L << (attempt < 6 ? attempt : 6)) + (now.tv_nsec / 1000) % 1000;
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+int ly__txn_run(ly_conn *c, int write, ly__txn_fn fn, void *ctx, ly_error *err)
+{
+    int rc = LY_OK;
+    for (int attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
+        rc = write ? ly_store_begin_write(c, err) : ly_store_begin_read(c, err);
+        if (rc == LY_OK) {
+            rc = fn(c, ctx, err);
+            if (rc == LY_OK)
+                rc = ly_store_commit(c, err);
+            if (rc != LY_OK)
+                ly_store_rollback(c);
+        }
+        if (rc != LY_ERETRY)
+            return rc;
+        backoff(attempt);
+    }
+    return ly_error_set(err, LY_ESTORE, "storage_busy", NULL,
+                        "the store stayed busy after %d attempts; retry later", TXN_ATTEMPTS);
+}
