@@ -60,8 +60,8 @@ int ly_member_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_me
                   ly_error *err);
 /* by is "external_id", "email", "phone" or "card"; the value is normalised
  * as on enrolment (a malformed one is LY_EINVAL naming the field). */
-int ly_member_lookup(ly_conn *c, ly_arena *a, int64_t program_id, const char *by,
-                     const char *value, ly_member *out, ly_error *err);
+int ly_member_lookup(ly_conn *c, ly_arena *a, int64_t program_id, const char *by, const char *value,
+                     ly_member *out, ly_error *err);
 int ly_member_list(ly_conn *c, ly_arena *a, int64_t program_id, int64_t after_id, int limit,
                    ly_member **out, size_t *n, ly_error *err);
 /* Wire form of a member id: "mem_<n>"; parse refuses anything else. */

@@ -129,12 +129,10 @@ int ly_store_key_list(ly_conn *c, ly_arena *a, int64_t program_id, ly_key **out,
                       ly_error *err);
 /* Sets revoked_at if not yet revoked; LY_ENOTFOUND when the program has no
  * such key. */
-int ly_store_key_revoke(ly_conn *c, int64_t program_id, const char *id, int64_t now,
-                        ly_error *err);
+int ly_store_key_revoke(ly_conn *c, int64_t program_id, const char *id, int64_t now, ly_error *err);
 
 /* Row count of every table of the schema, in a fixed order (for `loyal status`
  * and for tests that check nothing was written). */
-int ly_store_table_counts(ly_conn *c, ly_arena *a, ly_table_count **out, size_t *n,
-                          ly_error *err);
+int ly_store_table_counts(ly_conn *c, ly_arena *a, ly_table_count **out, size_t *n, ly_error *err);
 
 #endif

@@ -90,8 +90,7 @@ static int read_input(ly_req *r, const json_t *body, ly_member_input *in)
 static int member_id(ly_req *r, int64_t *id)
 {
     if (ly_member_id_parse(r->match.params[0], id) != LY_OK)
-        return ly__fail(r, LY_ENOTFOUND, "not_found", NULL, "no member %.64s",
-                        r->match.params[0]);
+        return ly__fail(r, LY_ENOTFOUND, "not_found", NULL, "no member %.64s", r->match.params[0]);
     return LY_OK;
 }
 
@@ -158,7 +157,7 @@ static int list_members(ly_req *r)
 
 int ly__h_members_list(ly_req *r)
 {
-    static const char *const allowed[] = {"email",  "phone", "card", "external_id",
+    static const char *const allowed[] = {"email", "phone",  "card", "external_id",
                                           "limit", "cursor", NULL};
     static const char *const idents[] = {"email", "phone", "card", "external_id", NULL};
     if (ly__check_query(r, allowed) != LY_OK)
@@ -178,7 +177,8 @@ int ly__h_members_list(ly_req *r)
     if (!by)
         return list_members(r);
     if (ly__query(r, "limit") || ly__query(r, "cursor"))
-        return ly__fail(r, LY_EINVAL, "invalid_parameter", ly__query(r, "limit") ? "limit" : "cursor",
+        return ly__fail(r, LY_EINVAL, "invalid_parameter",
+                        ly__query(r, "limit") ? "limit" : "cursor",
                         "a lookup by %s returns one member and takes no pagination", by);
     ly_conn *db = ly__db(r);
     if (!db)

@@ -16,7 +16,7 @@ static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 #define NBUCKETS (sizeof buckets / sizeof buckets[0])
 
 struct ly_metrics {
-    size_t nroutes; /* plus one row for requests that matched no route */
+    size_t nroutes;     /* plus one row for requests that matched no route */
     uint64_t *requests; /* [row][status - 100] */
     uint64_t *hist;     /* [row][bucket], cumulative at render time; last is +Inf */
     uint64_t *sum_ns;   /* [row] */
@@ -58,8 +58,8 @@ void ly__metrics_observe(ly_metrics *m, int route, int status, uint64_t ns)
     __atomic_add_fetch(&m->requests[row * NSTATUS + (size_t)(status - 100)], 1, __ATOMIC_RELAXED);
     size_t b = 0;
     /* Bucket bounds are compared in nanoseconds to keep floats off the hot path. */
-    static const uint64_t bounds_ns[] = {500000,    1000000,   2500000,   5000000,
-                                         10000000,  25000000,  50000000,  100000000,
+    static const uint64_t bounds_ns[] = {500000,    1000000,   2500000,    5000000,
+                                         10000000,  25000000,  50000000,   100000000,
                                          250000000, 500000000, 1000000000, 2500000000u};
     while (b < NBUCKETS && ns > bounds_ns[b])
         b++;

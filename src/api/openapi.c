@@ -127,8 +127,8 @@ static json_t *operation(const ly_route *rt)
                      ? "MemberList"
                      : schema);
         json_object_set_new(responses, ok,
-                            json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "success",
-                                      "content", "application/json", "schema", "$ref", ref));
+                            json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "success", "content",
+                                      "application/json", "schema", "$ref", ref));
     } else {
         json_object_set_new(responses, ok, json_pack("{s:s}", "description", "success"));
     }
@@ -143,12 +143,12 @@ static json_t *operation(const ly_route *rt)
 char *ly__openapi_build(size_t *len)
 {
     json_t *comps = json_loads(schemas, 0, NULL);
-    json_t *doc = json_pack(
-        "{s:s, s:{s:s, s:s, s:s}, s:o, s:{s:o, s:{s:{s:s, s:s}}}}", "openapi", "3.0.3", "info",
-        "title", "Loyal", "version", LOYAL_VERSION, "description",
-        "A customer loyalty engine: members, points, rules, tiers and rewards.", "paths",
-        json_object(), "components", "schemas", comps ? comps : json_object(), "securitySchemes",
-        "bearer", "type", "http", "scheme", "bearer");
+    json_t *doc =
+        json_pack("{s:s, s:{s:s, s:s, s:s}, s:o, s:{s:o, s:{s:{s:s, s:s}}}}", "openapi", "3.0.3",
+                  "info", "title", "Loyal", "version", LOYAL_VERSION, "description",
+                  "A customer loyalty engine: members, points, rules, tiers and rewards.", "paths",
+                  json_object(), "components", "schemas", comps ? comps : json_object(),
+                  "securitySchemes", "bearer", "type", "http", "scheme", "bearer");
     if (!doc)
         return NULL;
     json_t *paths = json_object_get(doc, "paths");
@@ -163,7 +163,7 @@ char *ly__openapi_build(size_t *len)
         size_t n = strlen(rt->method);
         for (size_t j = 0; j <= n && j < sizeof method; j++)
             method[j] = (char)(rt->method[j] >= 'A' && rt->method[j] <= 'Z' ? rt->method[j] + 32
-                                                                             : rt->method[j]);
+                                                                            : rt->method[j]);
         json_object_set_new(item, method, operation(rt));
     }
     char *text = json_dumps(doc, JSON_COMPACT);

@@ -24,7 +24,7 @@ typedef struct ly_route {
 } ly_route;
 
 typedef struct ly_route_match {
-    int index; /* row of the table, -1 when nothing matched */
+    int index;      /* row of the table, -1 when nothing matched */
     int path_known; /* the path matched some row, whatever the method */
     size_t nparams;
     char params[LY_ROUTE_MAX_PARAMS][LY_ROUTE_PARAM_MAX];

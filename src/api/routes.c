@@ -8,8 +8,7 @@ const ly_route ly__routes[] = {
     {"GET", "/openapi.json", ly__h_openapi, NULL, "This API's OpenAPI description", NULL},
 
     {"GET", "/v1/program", ly__h_program_get, "read", "Program settings", NULL},
-    {"PUT", "/v1/program", ly__h_program_put, "admin", "Change program settings",
-     "ProgramUpdate"},
+    {"PUT", "/v1/program", ly__h_program_put, "admin", "Change program settings", "ProgramUpdate"},
 
     {"POST", "/v1/members", ly__h_members_create, "pos", "Enrol a member", "MemberCreate"},
     {"GET", "/v1/members", ly__h_members_list, "read",

@@ -59,8 +59,37 @@ int ly__reply_json(ly_req *r, int status, json_t *body)
     return 0;
 }
 
-int ly__reply_error(ly_req *r, const ly_error *err)
+/* Replaces every byte that is not part of well-formed UTF-8 with '?', so a
+ * message that echoes (or cut short) a client's input is still a JSON string. */
+static void utf8_scrub(char *s)
 {
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80             ? 1
+                : (*p & 0xE0) == 0xC0 ? 2
+                : (*p & 0xF0) == 0xE0 ? 3
+                : (*p & 0xF8) == 0xF0 ? 4
+                                      : 0;
+        int ok = n > 0 && !(n == 2 && *p < 0xC2) && !(n == 4 && *p > 0xF4);
+        for (int i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xC0) == 0x80;
+        if (ok && n == 3)
+            ok = !(*p == 0xE0 && p[1] < 0xA0) && !(*p == 0xED && p[1] >= 0xA0);
+        if (ok && n == 4)
+            ok = !(*p == 0xF0 && p[1] < 0x90) && !(*p == 0xF4 && p[1] >= 0x90);
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
+int ly__reply_error(ly_req *r, const ly_error *err_in)
+{
+    ly_error scrubbed = *err_in, *err = &scrubbed;
+    utf8_scrub(err->message);
+    utf8_scrub(err->field);
     int status = ly_error_http_status(err->rc);
     if (status >= 500 && r->srv)
         ly__metrics_store_error(r->srv->metrics);
@@ -111,8 +140,8 @@ int ly__check_query(ly_req *r, const char *const *allowed)
     struct query_check q = {allowed, NULL};
     MHD_get_connection_values(r->mc, MHD_GET_ARGUMENT_KIND, query_iter, &q);
     if (q.bad)
-        return ly__fail(r, LY_EINVAL, "invalid_parameter", q.bad, "unknown query parameter \"%.64s\"",
-                        q.bad);
+        return ly__fail(r, LY_EINVAL, "invalid_parameter", q.bad,
+                        "unknown query parameter \"%.64s\"", q.bad);
     return LY_OK;
 }
 
@@ -189,12 +218,11 @@ static int authorize(ly_req *r)
     r->scope = k.scope;
     if (!ly_key_scope_allows(k.scope, r->route->scope))
         return ly__fail(r, LY_EFORBIDDEN, "forbidden", NULL,
-                        "a %s key cannot call %s %s; it needs a %s key", k.scope,
-                        r->route->method, r->route->pattern,
-                        strcmp(r->route->scope, "read") == 0 ? "read, pos, partner or admin"
-                        : strcmp(r->route->scope, "admin") == 0
-                            ? "admin"
-                            : r->route->scope);
+                        "a %s key cannot call %s %s; it needs a %s key", k.scope, r->route->method,
+                        r->route->pattern,
+                        strcmp(r->route->scope, "read") == 0    ? "read, pos, partner or admin"
+                        : strcmp(r->route->scope, "admin") == 0 ? "admin"
+                                                                : r->route->scope);
     return LY_OK;
 }
 
@@ -208,8 +236,7 @@ static void dispatch(ly_req *r)
                      "%s is not allowed on %.200s; allowed: %s", r->method, r->path,
                      r->match.allow);
         } else {
-            ly__fail(r, LY_ENOTFOUND, "not_found", NULL, "no route %s %.200s", r->method,
-                     r->path);
+            ly__fail(r, LY_ENOTFOUND, "not_found", NULL, "no route %s %.200s", r->method, r->path);
         }
         return;
     }
@@ -310,11 +337,11 @@ static void access_log(ly_server *s, ly_req *r, uint64_t ns)
 {
     char ts[LY_TIME_BUFSZ];
     ly_time_format(ly_time_now_ms(), ts);
-    json_t *line = json_pack("{s:s, s:s, s:s, s:s?, s:i, s:I, s:I, s:s?}", "ts", ts, "method",
-                             r->method ? r->method : "", "path", r->path ? r->path : "", "route",
-                             r->route ? r->route->pattern : NULL, "status", r->status,
-                             "duration_us", (json_int_t)(ns / 1000), "bytes_in",
-                             (json_int_t)r->body_len, "key", r->key_id);
+    json_t *line =
+        json_pack("{s:s, s:s, s:s, s:s?, s:i, s:I, s:I, s:s?}", "ts", ts, "method",
+                  r->method ? r->method : "", "path", r->path ? r->path : "", "route",
+                  r->route ? r->route->pattern : NULL, "status", r->status, "duration_us",
+                  (json_int_t)(ns / 1000), "bytes_in", (json_int_t)r->body_len, "key", r->key_id);
     char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     json_decref(line);
     if (text) {
@@ -367,8 +394,8 @@ int ly_server_start(ly_store *store, const ly_server_config *cfg, ly_server **ou
     memset(&ss, 0, sizeof ss);
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     if (inet_pton(AF_INET, cfg->host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)cfg->port);
@@ -385,8 +412,8 @@ int ly_server_start(ly_store *store, const ly_server_config *cfg, ly_server **ou
         flags, (uint16_t)cfg->port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 1 ? cfg->threads : 1),
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        1024u, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_END);
     if (!s->mhd) {
         ly_server_stop(s, 0);
         return ly_error_set(err, LY_EINVAL, "listen_failed", "listen",

@@ -8,7 +8,10 @@
 #include "loyal/engine.h"
 #include "loyal/timeutil.h"
 
-#define DB_OPT {"db", "PATH|URL", "SQLite file or postgres:// URL (env LOYAL_DB)", NULL}
+#define DB_OPT                                                                                     \
+    {                                                                                              \
+        "db", "PATH|URL", "SQLite file or postgres:// URL (env LOYAL_DB)", NULL                    \
+    }
 
 int cli_migrate(int argc, char **argv)
 {
@@ -86,7 +89,8 @@ int cli_keys(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     const char *action = npos ? pos[0] : NULL;
     int want = action && strcmp(action, "revoke") == 0 ? 2 : 1;
-    if (!action || (strcmp(action, "create") && strcmp(action, "list") && strcmp(action, "revoke"))) {
+    if (!action ||
+        (strcmp(action, "create") && strcmp(action, "list") && strcmp(action, "revoke"))) {
         fprintf(stderr, "loyal keys: say create, list or revoke (see loyal keys --help)\n");
         return CLI_USAGE;
     }
@@ -159,9 +163,9 @@ int cli_status(int argc, char **argv)
         json_t *tables = json_object();
         for (size_t i = 0; i < n; i++)
             json_object_set_new(tables, counts[i].table, json_integer(counts[i].rows));
-        json_t *out = json_pack("{s:s, s:i, s:i, s:o}", "backend", ly_store_backend(s),
-                                "schema_version", version, "latest_version",
-                                ly_store_latest_version(s), "tables", tables);
+        json_t *out =
+            json_pack("{s:s, s:i, s:i, s:o}", "backend", ly_store_backend(s), "schema_version",
+                      version, "latest_version", ly_store_latest_version(s), "tables", tables);
         char *text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("%s\n", text ? text : "{}");
         free(text);

@@ -62,8 +62,8 @@ int cli_parse(const char *cmd, const char *synopsis, const char *about, int argc
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (np >= maxpos) {
-                fprintf(stderr, "loyal %s: unexpected argument \"%s\" (see loyal %s --help)\n",
-                        cmd, a, cmd);
+                fprintf(stderr, "loyal %s: unexpected argument \"%s\" (see loyal %s --help)\n", cmd,
+                        a, cmd);
                 return CLI_USAGE;
             }
             pos[np++] = a;
@@ -87,8 +87,7 @@ int cli_parse(const char *cmd, const char *synopsis, const char *about, int argc
         } else if (i + 1 < argc) {
             opts[o].value = argv[++i];
         } else {
-            fprintf(stderr, "loyal %s: --%s needs a value (%s)\n", cmd, opts[o].name,
-                    opts[o].arg);
+            fprintf(stderr, "loyal %s: --%s needs a value (%s)\n", cmd, opts[o].name, opts[o].arg);
             return CLI_USAGE;
         }
     }
@@ -134,8 +133,8 @@ int cli_open(const char *db, int pool, ly_store **out)
 int cli_version(int argc, char **argv)
 {
     cli_opt opts[] = {{NULL, NULL, NULL, NULL}};
-    int rc = cli_parse("version", "", "Prints the version of loyal.", argc, argv, opts, NULL, 0,
-                       NULL);
+    int rc =
+        cli_parse("version", "", "Prints the version of loyal.", argc, argv, opts, NULL, 0, NULL);
     if (rc)
         return rc < 0 ? 0 : rc;
     printf("loyal %s\n", LOYAL_VERSION);

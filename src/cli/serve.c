@@ -38,8 +38,7 @@ static int parse_listen(const char *s, char *host, size_t hostlen, int *port)
     return 0;
 }
 
-static int parse_int(const char *cmd, const char *name, const char *v, long lo, long hi,
-                     long *out)
+static int parse_int(const char *cmd, const char *name, const char *v, long lo, long hi, long *out)
 {
     char *end;
     errno = 0;
@@ -62,8 +61,7 @@ typedef struct serve_args {
     long max_body;
 } serve_args;
 
-static int read_serve_args(const char *cmd, cli_opt *opts, const char *default_db,
-                           serve_args *a)
+static int read_serve_args(const char *cmd, cli_opt *opts, const char *default_db, serve_args *a)
 {
     a->db = cli_get(opts, "db");
     if (!a->db && default_db)
@@ -93,8 +91,7 @@ static int read_serve_args(const char *cmd, cli_opt *opts, const char *default_d
     } else if (log && strcmp(log, "-") != 0) {
         a->access_log = fopen(log, "a");
         if (!a->access_log) {
-            fprintf(stderr, "loyal %s: cannot open access log %s: %s\n", cmd, log,
-                    strerror(errno));
+            fprintf(stderr, "loyal %s: cannot open access log %s: %s\n", cmd, log, strerror(errno));
             return 1;
         }
     }
@@ -146,7 +143,9 @@ static int run_server(const char *cmd, serve_args *a, ly_store *store, const cha
     {"db", "PATH|URL", "SQLite file or postgres:// URL (env LOYAL_DB)", NULL},                     \
         {"listen", "HOST:PORT", "address to serve on (env LOYAL_LISTEN; 127.0.0.1:8080)", NULL},   \
         {"threads", "N", "worker threads (default: number of CPUs)", NULL},                        \
-        {"access-log", "PATH|-|off", "JSON access log lines (default - for stderr)", NULL}
+    {                                                                                              \
+        "access-log", "PATH|-|off", "JSON access log lines (default - for stderr)", NULL           \
+    }
 
 int cli_serve(int argc, char **argv)
 {

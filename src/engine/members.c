@@ -14,8 +14,7 @@
 
 #define ATTRIBUTES_MAX 16384
 
-static const char *program_country_code(ly_conn *c, ly_arena *a, int64_t program_id,
-                                        ly_error *err)
+static const char *program_country_code(ly_conn *c, ly_arena *a, int64_t program_id, ly_error *err)
 {
     ly_program p;
     if (ly_store_program_get(c, a, program_id, &p, err) != LY_OK)
@@ -115,8 +114,7 @@ static int apply_input(ly_conn *c, ly_arena *a, int64_t program_id, const ly_mem
             free(text);
             if (n > ATTRIBUTES_MAX)
                 return ly_error_set(err, LY_EINVAL, "too_long", "attributes",
-                                    "attributes must be at most %d bytes as JSON",
-                                    ATTRIBUTES_MAX);
+                                    "attributes must be at most %d bytes as JSON", ATTRIBUTES_MAX);
             if (!m->attributes)
                 return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
         }
@@ -133,8 +131,7 @@ static int apply_input(ly_conn *c, ly_arena *a, int64_t program_id, const ly_mem
     return LY_OK;
 }
 
-static int normalise_cards(ly_arena *a, const ly_member_input *in, const char ***out,
-                           ly_error *err)
+static int normalise_cards(ly_arena *a, const ly_member_input *in, const char ***out, ly_error *err)
 {
     const char **cards = ly_arena_calloc(a, (in->ncards + 1) * sizeof *cards);
     if (!cards)
@@ -175,8 +172,8 @@ static int do_enroll(ly_conn *c, void *vctx, ly_error *err)
     if ((rc = ly_store_member_insert(c, m, err)) != LY_OK)
         return rc;
     for (size_t i = 0; i < e->in->ncards; i++)
-        if ((rc = ly_store_card_attach(c, e->program_id, m->id, e->cards[i], m->created_at,
-                                       err)) != LY_OK)
+        if ((rc = ly_store_card_attach(c, e->program_id, m->id, e->cards[i], m->created_at, err)) !=
+            LY_OK)
             return rc;
     return ly_store_member_get(c, e->a, e->program_id, m->id, m, err);
 }
@@ -281,8 +278,8 @@ static int do_lookup(ly_conn *c, void *vctx, ly_error *err)
     return rc;
 }
 
-int ly_member_lookup(ly_conn *c, ly_arena *a, int64_t program_id, const char *by,
-                     const char *value, ly_member *out, ly_error *err)
+int ly_member_lookup(ly_conn *c, ly_arena *a, int64_t program_id, const char *by, const char *value,
+                     ly_member *out, ly_error *err)
 {
     struct read_ctx r = {.a = a, .program_id = program_id, .by = by, .value = value, .out = out};
     return ly__txn_run(c, 0, do_lookup, &r, err);

@@ -268,8 +268,8 @@ static int do_update(ly_conn *c, void *vctx, ly_error *err)
     if (json_object_get(ch, "point_value_minor"))
         p->point_value_minor = json_integer_value(json_object_get(ch, "point_value_minor"));
 
-    static const char *const setting_keys[] = {"earn", "pending_days", "expiry", "on_return_spent",
-                                               "phone_country_code", NULL};
+    static const char *const setting_keys[] = {
+        "earn", "pending_days", "expiry", "on_return_spent", "phone_country_code", NULL};
     json_t *settings = settings_full(p->settings);
     if (!settings)
         return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
@@ -307,9 +307,9 @@ json_t *ly_program_to_json(const ly_program *p)
     char created[LY_TIME_BUFSZ], updated[LY_TIME_BUFSZ];
     ly_time_format(p->created_at, created);
     ly_time_format(p->updated_at, updated);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "name", p->name, "currency", p->currency,
-                          "timezone", p->timezone, "point_value_minor",
-                          (json_int_t)p->point_value_minor);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:I}", "name", p->name, "currency", p->currency, "timezone",
+                  p->timezone, "point_value_minor", (json_int_t)p->point_value_minor);
     json_t *s = settings_full(p->settings);
     if (!o || !s) {
         json_decref(o);
