@@ -1,0 +1,396 @@
+// Malformed and refused bodies on every write route: each is answered with
+// the documented status, code and field, and writes nothing.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { MIB, assertError, assertStatus, startServer, uniq } from './lib/harness.mjs';
+
+let srv;
+let target; // a member the PATCH and cards routes work on
+let owner; // a member whose identifiers others may not take
+let cardSeq = 0;
+const newCard = () => `5${String(process.pid).padStart(7, '0').slice(-7)}${String(++cardSeq).padStart(8, '0')}`;
+
+// Each write route: how to reach it, a body it accepts (and would write), the
+// string field to corrupt, and a field of the wrong type.
+const routes = [
+    {
+        name: 'POST /v1/members',
+        method: 'POST',
+        path: () => '/v1/members',
+        valid: () => ({ name: 'Valid Member' }),
+        str: 'name',
+        wrongType: { name: 123 },
+        bigInt: '{"name": "Big", "attributes": {"n": 18446744073709551616}}',
+    },
+    {
+        name: 'PATCH /v1/members/{id}',
+        method: 'PATCH',
+        path: () => `/v1/members/${target.id}`,
+        valid: () => ({ name: `Patched ${uniq()}` }),
+        str: 'name',
+        wrongType: { name: ['Ann'] },
+        bigInt: '{"attributes": {"n": 18446744073709551616}}',
+    },
+    {
+        name: 'POST /v1/members/{id}/cards',
+        method: 'POST',
+        path: () => `/v1/members/${target.id}/cards`,
+        valid: () => ({ card: newCard() }),
+        str: 'card',
+        wrongType: { card: 4000123412341234 },
+        bigInt: '{"card": 18446744073709551616}',
+    },
+    {
+        name: 'PUT /v1/program',
+        method: 'PUT',
+        path: () => '/v1/program',
+        valid: () => ({ name: `Program ${uniq()}` }),
+        str: 'name',
+        wrongType: { name: true },
+        bigInt: '{"point_value_minor": 18446744073709551616}',
+    },
+    {
+        name: 'POST /v1/keys',
+        method: 'POST',
+        path: () => '/v1/keys',
+        valid: () => ({ scope: 'read', name: `Key ${uniq()}` }),
+        str: 'name',
+        wrongType: { scope: 1 },
+        bigInt: '{"scope": "read", "name": 18446744073709551616}',
+    },
+];
+
+/** The valid body of a route as JSON text with `value` (raw JSON text) in place of field `f`. */
+function withRaw(route, f, value) {
+    const body = route.valid();
+    const marker = '__RAW__';
+    body[f] = marker;
+    return JSON.stringify(body).replace(`"${marker}"`, value);
+}
+
+/** The valid body with the bytes `bytes` inside the string of field `f`. */
+function withBytes(route, f, bytes) {
+    const text = withRaw(route, f, '"__BYTES__"');
+    const [a, b] = text.split('__BYTES__');
+    return Buffer.concat([Buffer.from(a), Buffer.from(bytes), Buffer.from(b)]);
+}
+
+/** A body of exactly `size` bytes: the valid body padded with spaces. */
+function padded(route, size) {
+    const text = JSON.stringify(route.valid());
+    assert.ok(text.length < size);
+    return Buffer.concat([Buffer.from(text.slice(0, -1)), Buffer.alloc(size - text.length, ' '), Buffer.from('}')]);
+}
+
+/**
+ * Sends a request that must be refused and checks the answer and that the
+ * database is as it was.
+ */
+async function refused(route, opts, status, code, { field, check, what } = {}) {
+    const before = await srv.snapshot();
+    const r = await srv.request(route.method, route.path(), opts);
+    assertError(r, status, code, { field, what: `${route.name} ${what ?? ''}` });
+    if (check) check(r);
+    const afterSnap = await srv.snapshot();
+    assert.deepEqual(afterSnap, before, `${route.name} ${what ?? ''}: a refused request changed the database`);
+    return r;
+}
+
+describe('bad input', () => {
+    before(async () => {
+        srv = await startServer();
+        assertStatus(await srv.request('PUT', '/v1/program', { body: { phone_country_code: '1' } }), 200);
+        const t = await srv.request('POST', '/v1/members', { body: { name: 'Target' } });
+        assertStatus(t, 201);
+        target = t.body;
+        const o = await srv.request('POST', '/v1/members', {
+            body: { external_id: 'OWNER-1', email: 'owner@example.com', phone: '+14155550100', cards: ['4000 0000 0000 0001'], name: 'Owner' },
+        });
+        assertStatus(o, 201);
+        owner = o.body;
+    });
+    after(async () => {
+        await srv?.stop();
+    });
+
+    test('the valid bodies are accepted (so that the refusals below mean something)', async () => {
+        for (const route of routes) {
+            const r = await srv.request(route.method, route.path(), { body: route.valid() });
+            assert.ok(r.status === 200 || r.status === 201, `${route.name}: ${r.status} ${r.text}`);
+        }
+    });
+
+    for (const route of routes) {
+        describe(route.name, () => {
+            test('empty body', async () => {
+                await refused(route, { rawBody: '' }, 400, 'empty_body', { field: null, what: 'Content-Length: 0' });
+                await refused(route, { chunks: [] }, 400, 'empty_body', { field: null, what: 'empty chunked body' });
+            });
+
+            test('body over 1 MiB', async () => {
+                await refused(route, { rawBody: padded(route, MIB + 1) }, 413, 'payload_too_large', { field: null, what: '1 MiB + 1 with Content-Length' });
+                await refused(route, { rawBody: padded(route, 3 * MIB) }, 413, 'payload_too_large', { what: '3 MiB' });
+                const big = padded(route, MIB + 1);
+                const chunks = [];
+                for (let i = 0; i < big.length; i += 64 * 1024) chunks.push(big.subarray(i, i + 64 * 1024));
+                await refused(route, { chunks }, 413, 'payload_too_large', { what: '1 MiB + 1 chunked' });
+            });
+
+            test('body of exactly 1 MiB is not too large', async () => {
+                const r = await srv.request(route.method, route.path(), { rawBody: padded(route, MIB) });
+                assert.ok(r.status === 200 || r.status === 201, `${route.name} 1 MiB body: ${r.status} ${r.text.slice(0, 300)}`);
+            });
+
+            test('malformed JSON, with line and column', async () => {
+                const cases = [
+                    [`{\n  "${route.str}": "x",\n  oops\n}`, 3],
+                    ['{"a": 1', undefined],
+                    ['{"a": 1} x', undefined],
+                    ["{'a': 1}", undefined],
+                    ['{"a": 1,}', undefined],
+                    ['{"a": /* c */ 1}', undefined],
+                    ['{"a": NaN}', undefined],
+                    ['{"a": 01}', undefined],
+                    ['{"a": "\\x"}', undefined],
+                    ['{"a": "tab\tinside"}', undefined],
+                    ['{', undefined],
+                    ['}', undefined],
+                    ['nul', undefined],
+                ];
+                for (const [text, line] of cases) {
+                    await refused(route, { rawBody: text }, 400, 'invalid_json', {
+                        field: null,
+                        what: JSON.stringify(text),
+                        check: (r) => {
+                            assert.match(r.body.error.message, /line \d+, column \d+/, `message of ${JSON.stringify(text)}`);
+                            if (line) assert.match(r.body.error.message, new RegExp(`line ${line}, column \\d+`), `message of ${JSON.stringify(text)}`);
+                        },
+                    });
+                }
+            });
+
+            test('duplicate keys', async () => {
+                const body = route.valid();
+                const first = Object.keys(body)[0];
+                const v = JSON.stringify(body[first]);
+                const text = JSON.stringify(body).replace(/^\{/, `{${JSON.stringify(first)}: ${v}, `);
+                await refused(route, { rawBody: text }, 400, 'invalid_json', { field: first, what: text });
+                const nested = JSON.stringify({ ...route.valid(), x: 1 }).replace('"x":1', '"x": {"a": 1, "a": 2}');
+                await refused(route, { rawBody: nested }, 400, 'invalid_json', { what: nested });
+            });
+
+            test('unknown field is named', async () => {
+                await refused(route, { body: { ...route.valid(), nickname: 'Annie' } }, 400, 'unknown_field', { field: 'nickname' });
+                await refused(route, { body: { ...route.valid(), NAME: 'upper' } }, 400, 'unknown_field', { field: 'NAME' });
+                await refused(route, { body: { ...route.valid(), '': 1 } }, 400, 'unknown_field', { what: 'empty name' });
+            });
+
+            test('wrong type is named', async () => {
+                const [f] = Object.keys(route.wrongType);
+                await refused(route, { body: { ...route.valid(), ...route.wrongType } }, 400, 'invalid_type', { field: f });
+                await refused(route, { body: { ...route.valid(), [route.str]: { nested: 'object' } } }, 400, 'invalid_type', { field: route.str });
+            });
+
+            test('integer beyond 64 bits', async () => {
+                await refused(route, { rawBody: route.bigInt }, 400, 'number_out_of_range', { what: route.bigInt });
+                const neg = route.bigInt.replace('18446744073709551616', '-18446744073709551617');
+                await refused(route, { rawBody: neg }, 400, 'number_out_of_range', { what: neg });
+                const huge = route.bigInt.replace('18446744073709551616', '1' + '0'.repeat(400));
+                await refused(route, { rawBody: huge }, 400, 'number_out_of_range', { what: 'a 401-digit integer' });
+            });
+
+            test('invalid UTF-8', async () => {
+                for (const bytes of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0x80], [0xf4, 0x90, 0x80, 0x80]]) {
+                    const what = bytes.map((b) => b.toString(16)).join(' ');
+                    await refused(route, { rawBody: withBytes(route, route.str, bytes) }, 400, 'invalid_json', { what: `bytes ${what}` });
+                }
+                const inKey = Buffer.concat([Buffer.from(JSON.stringify(route.valid()).slice(0, -1) + ', "k'), Buffer.from([0xff]), Buffer.from('": 1}')]);
+                await refused(route, { rawBody: inKey }, 400, 'invalid_json', { what: 'in a key' });
+            });
+
+            test('\\u0000 in a string', async () => {
+                await refused(route, { rawBody: withRaw(route, route.str, '"a\\u0000b"') }, 400, undefined, { what: '\\u0000' });
+            });
+
+            test('a lone surrogate escape in a string', async () => {
+                await refused(route, { rawBody: withRaw(route, route.str, '"a\\ud800b"') }, 400, undefined, { what: '\\ud800' });
+            });
+
+            test('top-level array or scalar', async () => {
+                await refused(route, { rawBody: JSON.stringify([route.valid()]) }, 400, 'invalid_type', { field: null, what: 'array' });
+                for (const text of ['"text"', '42', 'null', 'true', '[]']) {
+                    await refused(route, { rawBody: text }, 400, 'invalid_type', { field: null, what: text });
+                }
+            });
+        });
+    }
+
+    describe('POST /v1/members values', () => {
+        const r = () => routes[0];
+        test('bad email, phone, date, lengths', async () => {
+            const cases = [
+                [{ email: 'not-an-email' }, 'invalid_email', 'email'],
+                [{ email: '@example.com' }, 'invalid_email', 'email'],
+                [{ email: 'ann@' }, 'invalid_email', 'email'],
+                [{ email: 'ann@@example.com' }, 'invalid_email', 'email'],
+                [{ email: 'ann lee@example.com' }, 'invalid_email', 'email'],
+                [{ email: '' }, 'invalid_email', 'email'],
+                [{ email: 42 }, 'invalid_type', 'email'],
+                [{ phone: 'call me' }, 'invalid_phone', 'phone'],
+                [{ phone: '123' }, 'invalid_phone', 'phone'],
+                [{ phone: '+1234567890123456' }, 'invalid_phone', 'phone'],
+                [{ phone: '+1234567' }, 'invalid_phone', 'phone'],
+                [{ phone: '' }, 'invalid_phone', 'phone'],
+                [{ phone: 4155550123 }, 'invalid_type', 'phone'],
+                [{ birthdate: '1990-02-30' }, 'invalid_date', 'birthdate'],
+                [{ birthdate: '1990-4-1' }, 'invalid_date', 'birthdate'],
+                [{ birthdate: '01/04/1990' }, 'invalid_date', 'birthdate'],
+                [{ birthdate: '1990-04-01T00:00:00Z' }, 'invalid_date', 'birthdate'],
+                [{ birthdate: '1991-02-29' }, 'invalid_date', 'birthdate'],
+                [{ name: 'x'.repeat(201) }, 'too_long', 'name'],
+                [{ external_id: 'x'.repeat(129) }, 'too_long', 'external_id'],
+                [{ external_id: '' }, undefined, 'external_id'],
+                [{ external_id: 5 }, 'invalid_type', 'external_id'],
+                [{ attributes: { blob: 'x'.repeat(16 * 1024) } }, 'too_long', 'attributes'],
+                [{ attributes: [] }, 'invalid_type', 'attributes'],
+                [{ attributes: 'vip' }, 'invalid_type', 'attributes'],
+                [{ cards: '4000123412341234' }, 'invalid_type', 'cards'],
+                [{ cards: [4000123412341234] }, 'invalid_type', undefined],
+                [{ cards: ['!!'] }, 'invalid_card', undefined],
+                [{ referral_code: 7 }, 'invalid_type', 'referral_code'],
+                [{ status: 'suspended' }, 'unknown_field', 'status'],
+                [{ id: 'mem_1' }, 'unknown_field', 'id'],
+            ];
+            const failures = [];
+            for (const [body, code, field] of cases) {
+                try {
+                    await refused(r(), { body: { name: 'Bad Value', ...body } }, 400, code, { field, what: JSON.stringify(body).slice(0, 80) });
+                } catch (e) {
+                    failures.push(e.message.split('\n')[0]);
+                }
+            }
+            assert.deepEqual(failures, [], `${failures.length} of ${cases.length} refused wrongly`);
+        });
+
+        test('attributes of exactly 16 KiB are allowed', async () => {
+            const attributes = { blob: '' };
+            attributes.blob = 'x'.repeat(16 * 1024 - JSON.stringify(attributes).length);
+            assert.equal(JSON.stringify(attributes).length, 16 * 1024);
+            const res = await srv.request('POST', '/v1/members', { body: { attributes } });
+            assertStatus(res, 201);
+        });
+
+        test('an identifier of another member is 409 already_exists, naming it', async () => {
+            const cases = [
+                [{ email: 'OWNER@example.com' }, 'email'],
+                [{ phone: '(415) 555-0100' }, 'phone'],
+                [{ external_id: 'OWNER-1' }, 'external_id'],
+            ];
+            for (const [body, field] of cases) {
+                await refused(r(), { body: { name: 'Copycat', ...body } }, 409, 'already_exists', { field, what: JSON.stringify(body) });
+            }
+            // The identifier is `card`; the body field is `cards`: either names it.
+            const res = await refused(r(), { body: { name: 'Copycat', cards: ['4000-0000-0000-0001'] } }, 409, 'already_exists', { what: 'cards' });
+            assert.ok(['card', 'cards', 'cards.0', 'cards[0]'].includes(res.body.error.field), `field ${res.body.error.field}`);
+            // A conflict on the last of several identifiers still writes nothing.
+            await refused(r(), { body: { email: `${uniq('fresh')}@example.com`, phone: '+14155550199', external_id: 'OWNER-1' } }, 409, 'already_exists', { field: 'external_id', what: 'several' });
+        });
+
+        test('an unknown referral code is 422 and writes nothing', async () => {
+            await refused(r(), { body: { name: 'Referred', email: `${uniq('r')}@example.com`, referral_code: 'NOPE' } }, 422, 'unknown_referral_code');
+        });
+    });
+
+    describe('PATCH /v1/members/{id} values', () => {
+        const r = () => routes[1];
+        test('bad email, phone, date, status', async () => {
+            const cases = [
+                [{ email: 'not-an-email' }, 'invalid_email', 'email'],
+                [{ phone: 'call me' }, 'invalid_phone', 'phone'],
+                [{ phone: '123' }, 'invalid_phone', 'phone'],
+                [{ birthdate: '2001-02-29' }, 'invalid_date', 'birthdate'],
+                [{ name: 'x'.repeat(201) }, 'too_long', 'name'],
+                [{ attributes: { blob: 'x'.repeat(16 * 1024) } }, 'too_long', 'attributes'],
+                [{ status: 'erased' }, 'invalid_value', 'status'],
+                [{ cards: ['4000123412341234'] }, 'unknown_field', 'cards'],
+                [{ id: 'mem_2' }, 'unknown_field', 'id'],
+                [{ referral_code: 'X' }, 'unknown_field', 'referral_code'],
+            ];
+            const failures = [];
+            for (const [body, code, field] of cases) {
+                try {
+                    await refused(r(), { body: { name: 'Valid Too', ...body } }, 400, code, { field, what: JSON.stringify(body).slice(0, 80) });
+                } catch (e) {
+                    failures.push(e.message.split('\n')[0]);
+                }
+            }
+            assert.deepEqual(failures, [], `${failures.length} of ${cases.length} refused wrongly`);
+        });
+
+        test('an identifier of another member is 409 already_exists, naming it', async () => {
+            for (const [body, field] of [[{ email: 'Owner@Example.com' }, 'email'], [{ phone: '415.555.0100' }, 'phone'], [{ external_id: 'OWNER-1' }, 'external_id']]) {
+                await refused(r(), { body: { name: 'Would Rename', ...body } }, 409, 'already_exists', { field, what: JSON.stringify(body) });
+            }
+        });
+
+        test('an empty object changes nothing that matters', async () => {
+            const res = await srv.request('PATCH', `/v1/members/${target.id}`, { body: {} });
+            assertStatus(res, 200);
+            assert.equal(res.body.id, target.id);
+        });
+    });
+
+    describe('POST /v1/members/{id}/cards values', () => {
+        const r = () => routes[2];
+        test('missing, malformed or taken card', async () => {
+            await refused(r(), { body: {} }, 400, 'missing_field', { field: 'card' });
+            await refused(r(), { body: { card: null } }, 400, undefined, { field: 'card' });
+            await refused(r(), { body: { card: '!!' } }, 400, 'invalid_card', { field: 'card' });
+            await refused(r(), { body: { card: '4000 0000 0000 0001' } }, 409, 'already_exists', { field: 'card' });
+            await refused(r(), { body: { card: '4000000000000001' } }, 409, 'already_exists', { field: 'card' });
+            await refused(r(), { body: { cards: ['4000000000000002'] } }, 400, 'unknown_field', { field: 'cards' });
+        });
+    });
+
+    describe('POST /v1/keys values', () => {
+        const r = () => routes[4];
+        test('missing or unknown scope', async () => {
+            await refused(r(), { body: { name: 'no scope' } }, 400, 'missing_field', { field: 'scope' });
+            await refused(r(), { body: { scope: 'superuser' } }, 400, 'invalid_value', { field: 'scope' });
+            await refused(r(), { body: { scope: null } }, 400, undefined, { field: 'scope' });
+            await refused(r(), { body: { scope: 'read', key: 'lk_read_chosenbyme' } }, 400, 'unknown_field', { field: 'key' });
+            await refused(r(), { body: { scope: 'read', id: 'key_aaaaaaaaaaaa' } }, 400, 'unknown_field', { field: 'id' });
+        });
+    });
+
+    describe('sizes announced before the body', () => {
+        test('a Content-Length over 1 MiB is refused without waiting for the body', async () => {
+            const text = await new Promise((resolve, reject) => {
+                const s = net.connect(srv.port, '127.0.0.1');
+                const parts = [];
+                const timer = setTimeout(() => {
+                    s.destroy();
+                    resolve(Buffer.concat(parts).toString('latin1'));
+                }, 5000);
+                s.on('data', (d) => {
+                    parts.push(d);
+                    if (/\r\n\r\n[\s\S]*\}/.test(Buffer.concat(parts).toString('latin1'))) {
+                        clearTimeout(timer);
+                        s.destroy();
+                        resolve(Buffer.concat(parts).toString('latin1'));
+                    }
+                });
+                s.on('error', reject);
+                s.on('end', () => {
+                    clearTimeout(timer);
+                    resolve(Buffer.concat(parts).toString('latin1'));
+                });
+                s.write(`POST /v1/members HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${srv.adminKey}\r\nContent-Type: application/json\r\nContent-Length: ${10 * MIB}\r\n\r\n{"name":`);
+            });
+            assert.match(text, /^HTTP\/1\.1 413 /, `got ${JSON.stringify(text.slice(0, 300))}`);
+            assert.match(text, /payload_too_large/);
+        });
+    });
+});
