@@ -1,0 +1,390 @@
+/* The store's front: picks the backend from the URL, keeps the pool of
+ * connections, runs the migrations and forwards every operation to the
+ * backend's table of functions. */
+#include "store/store_int.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct ly_store {
+    const ly_store_ops *ops;
+    char *url;
+    int size;   /* connections allowed */
+    int opened; /* connections open, free or in use */
+    ly_conn *free;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static const char *const tables[LY_STORE_NTABLES] = {"programs", "members", "member_cards",
+                                                     "api_keys"};
+
+/* Created by ly_store_migrate before anything else, in both dialects. */
+static const char migrations_table_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrations (\n"
+                                           "    version INTEGER PRIMARY KEY,\n"
+                                           "    name TEXT NOT NULL,\n"
+                                           "    applied_at BIGINT NOT NULL\n"
+                                           ")";
+
+static const char *const by_names[LY_BY_COUNT] = {"external_id", "email", "phone", "card"};
+
+static const struct {
+    const char *field;
+    const char *message;
+} conflicts[] = {
+    {"external_id", "external_id is already used by another member"},
+    {"email", "email is already used by another member"},
+    {"phone", "phone is already used by another member"},
+    {"card", "card is already attached to a member"},
+    {"id", "a key with this id already exists"},
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int is_postgres_url(const char *url)
+{
+    return strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0;
+}
+
+int ly_store_open(const char *url, int pool_size, ly_store **out, ly_error *err)
+{
+    *out = NULL;
+    if (!url || !*url)
+        return ly_error_set(err, LY_EINVAL, NULL, "url", "no database given");
+    if (pool_size < 1)
+        return ly_error_set(err, LY_EINVAL, NULL, "pool_size", "pool_size must be at least 1");
+    ly_store *s = calloc(1, sizeof *s);
+    if (!s || !(s->url = strdup(url))) {
+        free(s);
+        return ly__store_nomem(err);
+    }
+    s->ops = is_postgres_url(url) ? &ly__postgres_ops : &ly__sqlite_ops;
+    s->size = pool_size;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    /* One connection at once, so that a wrong URL is reported here. */
+    int rc = s->ops->open(s->url, &s->free, err);
+    if (rc < 0) {
+        ly_store_close(s);
+        return rc;
+    }
+    s->opened = 1;
+    *out = s;
+    return 0;
+}
+
+void ly_store_close(ly_store *s)
+{
+    if (!s)
+        return;
+    while (s->free) {
+        ly_conn *c = s->free;
+        s->free = c->next;
+        s->ops->close(c);
+    }
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s->url);
+    free(s);
+}
+
+const char *ly_store_backend(const ly_store *s)
+{
+    return s->ops->name;
+}
+
+/* Gives a slot back after a connection could not be opened or was dropped. */
+static void drop_slot(ly_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->opened--;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+ly_conn *ly_store_acquire(ly_store *s, ly_error *err)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!s->free && s->opened >= s->size)
+        pthread_cond_wait(&s->cv, &s->mu);
+    ly_conn *c = s->free;
+    if (c)
+        s->free = c->next;
+    else
+        s->opened++;
+    pthread_mutex_unlock(&s->mu);
+
+    if (!c) {
+        if (s->ops->open(s->url, &c, err) < 0) {
+            drop_slot(s);
+            return NULL;
+        }
+    } else if (s->ops->check && s->ops->check(c, err) < 0) {
+        s->ops->close(c);
+        drop_slot(s);
+        return NULL;
+    }
+    c->next = NULL;
+    return c;
+}
+
+void ly_store_release(ly_store *s, ly_conn *c)
+{
+    if (!c)
+        return;
+    s->ops->reset(c);
+    pthread_mutex_lock(&s->mu);
+    c->next = s->free;
+    s->free = c;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Applies one migration in its own transaction, unless a concurrent run
+ * already did. */
+static int apply_migration(ly_conn *c, const ly_migration *m, int *applied, ly_error *err)
+{
+    const ly_store_ops *ops = c->ops;
+    int done = 0;
+    int rc = ops->begin_write(c, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = ops->migration_applied(c, m->version, &done, err)) < 0 || done)
+        goto out;
+    if ((rc = ops->exec_script(c, m->sql, err)) < 0 ||
+        (rc = ops->migration_record(c, m, now_ms(), err)) < 0)
+        goto out;
+    if ((rc = ops->commit(c, err)) == 0)
+        (*applied)++;
+    return rc;
+out:
+    ops->rollback(c);
+    return rc;
+}
+
+int ly_store_migrate(ly_store *s, int *applied, ly_error *err)
+{
+    ly_error local;
+    if (!err)
+        err = &local;
+    int count = 0;
+    ly_conn *c = ly_store_acquire(s, err);
+    if (!c)
+        return err->rc;
+    int rc = s->ops->migrate_lock(c, 1, err);
+    if (rc < 0)
+        goto out;
+    rc = s->ops->exec_script(c, migrations_table_sql, err);
+    for (const ly_migration *m = s->ops->migrations; rc == 0 && m->version; m++)
+        rc = apply_migration(c, m, &count, err);
+    int unlock = s->ops->migrate_lock(c, 0, rc < 0 ? NULL : err);
+    if (rc == 0)
+        rc = unlock;
+out:
+    ly_store_release(s, c);
+    if (applied)
+        *applied = count;
+    return rc;
+}
+
+int ly_store_schema_version(ly_store *s, int *version, ly_error *err)
+{
+    ly_error local;
+    if (!err)
+        err = &local;
+    *version = 0;
+    ly_conn *c = ly_store_acquire(s, err);
+    if (!c)
+        return err->rc;
+    int rc = s->ops->schema_version(c, version, err);
+    ly_store_release(s, c);
+    return rc;
+}
+
+int ly_store_latest_version(const ly_store *s)
+{
+    int v = 0;
+    for (const ly_migration *m = s->ops->migrations; m->version; m++)
+        if (m->version > v)
+            v = m->version;
+    return v;
+}
+
+int ly_store_begin_write(ly_conn *c, ly_error *err)
+{
+    return c->ops->begin_write(c, err);
+}
+
+int ly_store_begin_read(ly_conn *c, ly_error *err)
+{
+    return c->ops->begin_read(c, err);
+}
+
+int ly_store_commit(ly_conn *c, ly_error *err)
+{
+    return c->ops->commit(c, err);
+}
+
+void ly_store_rollback(ly_conn *c)
+{
+    c->ops->rollback(c);
+}
+
+int ly_store_program_get(ly_conn *c, ly_arena *a, int64_t program_id, ly_program *out,
+                         ly_error *err)
+{
+    return c->ops->program_get(c, a, program_id, out, err);
+}
+
+int ly_store_program_put(ly_conn *c, const ly_program *p, ly_error *err)
+{
+    return c->ops->program_put(c, p, err);
+}
+
+int ly_store_member_insert(ly_conn *c, ly_member *m, ly_error *err)
+{
+    return c->ops->member_insert(c, m, err);
+}
+
+int ly_store_member_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_member *out,
+                        ly_error *err)
+{
+    return c->ops->member_get(c, a, program_id, id, out, err);
+}
+
+int ly_store_member_find(ly_conn *c, ly_arena *a, int64_t program_id, const char *by,
+                         const char *value, ly_member *out, ly_error *err)
+{
+    for (int i = 0; i < LY_BY_COUNT; i++)
+        if (by && strcmp(by, by_names[i]) == 0)
+            return c->ops->member_find(c, a, program_id, i, value, out, err);
+    return ly_error_set(err, LY_EINVAL, NULL, "by",
+                        "members are found by external_id, email, phone or card");
+}
+
+int ly_store_member_update(ly_conn *c, const ly_member *m, ly_error *err)
+{
+    return c->ops->member_update(c, m, err);
+}
+
+int ly_store_member_list(ly_conn *c, ly_arena *a, int64_t program_id, int64_t after_id, int limit,
+                         ly_member **out, size_t *n, ly_error *err)
+{
+    *out = NULL;
+    *n = 0;
+    if (limit < 0)
+        return ly_error_set(err, LY_EINVAL, NULL, "limit", "limit must not be negative");
+    if (limit == 0)
+        return 0;
+    return c->ops->member_list(c, a, program_id, after_id, limit, out, n, err);
+}
+
+int ly_store_card_attach(ly_conn *c, int64_t program_id, int64_t member_id, const char *card,
+                         int64_t now, ly_error *err)
+{
+    return c->ops->card_attach(c, program_id, member_id, card, now, err);
+}
+
+int ly_store_key_insert(ly_conn *c, const ly_key *k, ly_error *err)
+{
+    return c->ops->key_insert(c, k, err);
+}
+
+int ly_store_key_get(ly_conn *c, ly_arena *a, const char *id, ly_key *out, ly_error *err)
+{
+    return c->ops->key_get(c, a, id, out, err);
+}
+
+int ly_store_key_list(ly_conn *c, ly_arena *a, int64_t program_id, ly_key **out, size_t *n,
+                      ly_error *err)
+{
+    return c->ops->key_list(c, a, program_id, out, n, err);
+}
+
+int ly_store_key_revoke(ly_conn *c, int64_t program_id, const char *id, int64_t now, ly_error *err)
+{
+    return c->ops->key_revoke(c, program_id, id, now, err);
+}
+
+int ly_store_table_counts(ly_conn *c, ly_arena *a, ly_table_count **out, size_t *n, ly_error *err)
+{
+    int64_t rows[LY_STORE_NTABLES];
+    *out = NULL;
+    *n = 0;
+    int rc = c->ops->table_counts(c, rows, err);
+    if (rc < 0)
+        return rc;
+    ly_table_count *t = ly_arena_alloc(a, sizeof *t * LY_STORE_NTABLES);
+    if (!t)
+        return ly__store_nomem(err);
+    for (int i = 0; i < LY_STORE_NTABLES; i++)
+        t[i] = (ly_table_count){tables[i], rows[i]};
+    *out = t;
+    *n = LY_STORE_NTABLES;
+    return 0;
+}
+
+int ly__store_nomem(ly_error *err)
+{
+    return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+}
+
+int ly__store_conflict(ly_error *err, const char *field)
+{
+    for (size_t i = 0; i < sizeof conflicts / sizeof conflicts[0]; i++)
+        if (strcmp(field, conflicts[i].field) == 0)
+            return ly_error_set(err, LY_ECONFLICT, "already_exists", field, "%s",
+                                conflicts[i].message);
+    return ly_error_set(err, LY_ECONFLICT, "already_exists", field, "%s is already used", field);
+}
+
+int ly__member_not_found(ly_error *err, int by)
+{
+    return ly_error_set(err, LY_ENOTFOUND, NULL, NULL, "no member with this %s", by_names[by]);
+}
+
+void *ly__arena_grow(ly_arena *a, void *arr, size_t n, size_t sz)
+{
+    if (n && (n & (n - 1)))
+        return arr; /* room is left up to the next power of two */
+    size_t cap = n ? n * 2 : 1;
+    if (cap > SIZE_MAX / sz)
+        return NULL;
+    void *p = ly_arena_alloc(a, cap * sz);
+    if (p && n)
+        memcpy(p, arr, n * sz);
+    return p;
+}
+
+int ly__member_add_card(ly_arena *a, ly_member *m, const char *card, ly_error *err)
+{
+    const char **cards = ly__arena_grow(a, (void *)m->cards, m->ncards, sizeof *cards);
+    const char *copy = ly_arena_strdup(a, card);
+    if (!cards || !copy)
+        return ly__store_nomem(err);
+    cards[m->ncards++] = copy;
+    m->cards = cards;
+    return 0;
+}
+
+ly_member *ly__member_in(ly_member *ms, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ms[mid].id == id)
+            return &ms[mid];
+        if (ms[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}

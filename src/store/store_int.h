@@ -1,0 +1,113 @@
+/* Inside the store: the table of operations each backend (sqlite.c,
+ * postgres.c) provides, the part of a connection every backend shares, and
+ * the helpers store.c offers both. Not part of the public interface. */
+#ifndef LOYAL_STORE_INT_H
+#define LOYAL_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loyal/store.h"
+#include "store/migrations.h"
+
+typedef struct ly_store_ops ly_store_ops;
+
+/* Every backend's connection starts with this, so store.c can keep a free
+ * list and dispatch without knowing the backend. */
+struct ly_conn {
+    const ly_store_ops *ops;
+    ly_conn *next; /* in the pool's free list */
+};
+
+/* The identifiers a member can be found by, in the order of ly__member_by. */
+enum { LY_BY_EXTERNAL_ID, LY_BY_EMAIL, LY_BY_PHONE, LY_BY_CARD, LY_BY_COUNT };
+
+/* ly_store_table_counts reports programs, members, member_cards, api_keys. */
+#define LY_STORE_NTABLES 4
+
+/* A statement parameter, whatever the backend: an integer, a text (NULL is
+ * SQL NULL) or a blob. */
+typedef struct ly_sqlparam {
+    char type; /* 'i', 's' or 'b' */
+    int64_t i;
+    const char *s;
+    const unsigned char *b;
+    size_t len;
+} ly_sqlparam;
+
+#define LY_PI(v)                                                                                   \
+    {                                                                                              \
+        .type = 'i', .i = (v)                                                                      \
+    }
+#define LY_PS(v)                                                                                   \
+    {                                                                                              \
+        .type = 's', .s = (v)                                                                      \
+    }
+#define LY_PB(p, n)                                                                                \
+    {                                                                                              \
+        .type = 'b', .b = (p), .len = (n)                                                          \
+    }
+#define LY_NPARAMS(p) ((int)(sizeof(p) / sizeof((p)[0])))
+
+struct ly_store_ops {
+    const char *name;
+    const ly_migration *migrations;
+
+    int (*open)(const char *url, ly_conn **out, ly_error *err);
+    void (*close)(ly_conn *c);
+    /* On acquire: make a pooled connection usable again (may be NULL). */
+    int (*check)(ly_conn *c, ly_error *err);
+    /* On release: roll back whatever transaction is still open. */
+    void (*reset)(ly_conn *c);
+
+    /* Migrations: a lock held across the whole run (lock = 1, then 0), a
+     * script of several statements, and the schema_migrations bookkeeping. */
+    int (*migrate_lock)(ly_conn *c, int lock, ly_error *err);
+    int (*exec_script)(ly_conn *c, const char *sql, ly_error *err);
+    int (*migration_applied)(ly_conn *c, int version, int *applied, ly_error *err);
+    int (*migration_record)(ly_conn *c, const ly_migration *m, int64_t now, ly_error *err);
+    int (*schema_version)(ly_conn *c, int *version, ly_error *err);
+
+    int (*begin_write)(ly_conn *c, ly_error *err);
+    int (*begin_read)(ly_conn *c, ly_error *err);
+    int (*commit)(ly_conn *c, ly_error *err);
+    void (*rollback)(ly_conn *c);
+
+    int (*program_get)(ly_conn *c, ly_arena *a, int64_t program_id, ly_program *out, ly_error *err);
+    int (*program_put)(ly_conn *c, const ly_program *p, ly_error *err);
+    int (*member_insert)(ly_conn *c, ly_member *m, ly_error *err);
+    int (*member_get)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_member *out,
+                      ly_error *err);
+    int (*member_find)(ly_conn *c, ly_arena *a, int64_t program_id, int by, const char *value,
+                       ly_member *out, ly_error *err);
+    int (*member_update)(ly_conn *c, const ly_member *m, ly_error *err);
+    int (*member_list)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t after_id, int limit,
+                       ly_member **out, size_t *n, ly_error *err);
+    int (*card_attach)(ly_conn *c, int64_t program_id, int64_t member_id, const char *card,
+                       int64_t now, ly_error *err);
+    int (*key_insert)(ly_conn *c, const ly_key *k, ly_error *err);
+    int (*key_get)(ly_conn *c, ly_arena *a, const char *id, ly_key *out, ly_error *err);
+    int (*key_list)(ly_conn *c, ly_arena *a, int64_t program_id, ly_key **out, size_t *n,
+                    ly_error *err);
+    int (*key_revoke)(ly_conn *c, int64_t program_id, const char *id, int64_t now, ly_error *err);
+    int (*table_counts)(ly_conn *c, int64_t rows[LY_STORE_NTABLES], ly_error *err);
+};
+
+extern const ly_store_ops ly__sqlite_ops;
+extern const ly_store_ops ly__postgres_ops;
+
+/* Helpers for the backends (store.c). */
+int ly__store_nomem(ly_error *err);
+/* LY_ECONFLICT "already_exists" for a field of the schema ("external_id",
+ * "email", "phone", "card", "id"), with a message for a person. */
+int ly__store_conflict(ly_error *err, const char *field);
+int ly__member_not_found(ly_error *err, int by);
+/* Appends a copy of card to m->cards, growing the array in the arena. */
+int ly__member_add_card(ly_arena *a, ly_member *m, const char *card, ly_error *err);
+/* The member of id in ms[0..n), sorted by id; NULL when absent. */
+ly_member *ly__member_in(ly_member *ms, size_t n, int64_t id);
+/* Grows an arena array of elements of size sz that holds n to hold n + 1
+ * (doubling at powers of two); NULL when out of memory. */
+void *ly__arena_grow(ly_arena *a, void *arr, size_t n, size_t sz);
+
+#endif
