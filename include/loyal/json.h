@@ -37,9 +37,9 @@ enum {
 
 typedef struct ly_json_field {
     const char *name;
-    int type;  /* enum ly_json_type */
-    int flags; /* LY_FIELD_* */
-    size_t max_len; /* strings: maximum length in bytes, 0 for no limit */
+    int type;       /* enum ly_json_type */
+    int flags;      /* LY_FIELD_* */
+    size_t max_len; /* strings: maximum length in characters, 0 for no limit */
 } ly_json_field;
 
 /* Checks obj against a table ending with a {NULL} row. Errors (LY_EINVAL,
@@ -48,6 +48,9 @@ typedef struct ly_json_field {
  *   "unknown_field", "invalid_type", "missing_field", "too_long" */
 int ly_json_check(const json_t *obj, const ly_json_field *fields, const char *prefix,
                   ly_error *err);
+
+/* Characters (code points) in len bytes of valid UTF-8. */
+size_t ly_utf8_chars(const char *s, size_t len);
 
 /* The string value of key, or NULL when absent or null. */
 const char *ly_json_str(const json_t *obj, const char *key);

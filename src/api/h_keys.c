@@ -1,4 +1,6 @@
 /* /v1/keys: create (the secret is in this one answer only), list, revoke. */
+#include <string.h>
+
 #include "api/handlers.h"
 #include "loyal/engine.h"
 #include "loyal/json.h"
@@ -34,25 +36,41 @@ int ly__h_keys_create(ly_req *r)
     return ly__reply_json(r, 201, out);
 }
 
+/* A program has few keys: the page is cut from the whole list, after the
+ * key named by the cursor. */
 int ly__h_keys_list(ly_req *r)
 {
-    static const char *const allowed[] = {NULL};
-    if (ly__check_query(r, allowed) != LY_OK)
+    static const char *const allowed[] = {"limit", "cursor", NULL};
+    int limit;
+    const char *cursor;
+    if (ly__check_query(r, allowed) != LY_OK || ly__page(r, &limit, &cursor) != LY_OK)
         return LY_EINVAL;
     ly_conn *db = ly__db(r);
     if (!db)
         return LY_ESTORE;
     ly_key *keys;
-    size_t n;
+    size_t n, first = 0;
     ly_error err;
     ly_error_clear(&err);
     int rc = ly_apikey_list(db, &r->arena, r->program_id, &keys, &n, &err);
     if (rc != LY_OK)
         return ly__reply_error(r, &err);
+    if (cursor) {
+        const char *id = strncmp(cursor, "key_", 4) == 0 ? cursor + 4 : cursor;
+        while (first < n && strcmp(keys[first].id, id) != 0)
+            first++;
+        if (first == n)
+            return ly__fail(r, LY_EINVAL, "invalid_parameter", "cursor",
+                            "cursor must be the next_cursor of a previous page");
+        first++;
+    }
     json_t *data = json_array();
-    for (size_t i = 0; i < n; i++)
+    size_t end = first + (size_t)limit < n ? first + (size_t)limit : n;
+    for (size_t i = first; i < end; i++)
         json_array_append_new(data, ly_apikey_to_json(&r->arena, &keys[i]));
-    return ly__reply_json(r, 200, json_pack("{s:o, s:n}", "data", data, "next_cursor"));
+    json_t *next =
+        end < n ? json_string(ly_apikey_wire_id(&r->arena, keys[end - 1].id)) : json_null();
+    return ly__reply_json(r, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
 }
 
 int ly__h_key_revoke(ly_req *r)

@@ -195,6 +195,12 @@ static void full_name(char *buf, size_t size, const char *prefix, const char *na
         snprintf(buf, size, "%s", name);
 }
 
+/* Characters (code points) of a string value, which jansson holds as UTF-8. */
+static size_t utf8_chars(const json_t *v)
+{
+    return ly_utf8_chars(json_string_value(v), json_string_length(v));
+}
+
 int ly_json_check(const json_t *obj, const ly_json_field *fields, const char *prefix, ly_error *err)
 {
     char name[sizeof err->field];
@@ -225,9 +231,10 @@ int ly_json_check(const json_t *obj, const ly_json_field *fields, const char *pr
         if (!type_matches(v, f->type))
             return clean(err, ly_error_set(err, LY_EINVAL, "invalid_type", name,
                                            "\"%s\" must be %s", name, type_phrase(f->type)));
-        if (f->type == LY_JSON_STRING && f->max_len && json_string_length(v) > f->max_len) {
-            return clean(err, ly_error_set(err, LY_EINVAL, "too_long", name,
-                                           "\"%s\" must be at most %zu bytes", name, f->max_len));
+        if (f->type == LY_JSON_STRING && f->max_len && utf8_chars(v) > f->max_len) {
+            return clean(err,
+                         ly_error_set(err, LY_EINVAL, "too_long", name,
+                                      "\"%s\" must be at most %zu characters", name, f->max_len));
         }
     }
     for (const ly_json_field *f = fields; f->name; f++) {
@@ -238,6 +245,14 @@ int ly_json_check(const json_t *obj, const ly_json_field *fields, const char *pr
         }
     }
     return 0;
+}
+
+size_t ly_utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
 }
 
 const char *ly_json_str(const json_t *obj, const char *key)

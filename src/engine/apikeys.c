@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/txn.h"
+#include "loyal/json.h"
 #include "loyal/timeutil.h"
 
 struct key_ctx {
@@ -29,7 +30,7 @@ int ly_apikey_create(ly_conn *c, ly_arena *a, int64_t program_id, const char *sc
     if (!scope || !ly_key_scope_valid(scope))
         return ly_error_set(err, LY_EINVAL, "invalid_value", "scope",
                             "scope must be \"admin\", \"pos\", \"partner\" or \"read\"");
-    if (name && (!*name || strlen(name) > 100))
+    if (name && (!*name || ly_utf8_chars(name, strlen(name)) > 100))
         return ly_error_set(err, LY_EINVAL, "invalid_value", "name",
                             "name must be 1 to 100 characters");
     char id[LY_KEY_ID_LEN + 1];

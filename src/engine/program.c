@@ -20,26 +20,26 @@ static const char *default_settings =
 
 static const ly_json_field program_fields[] = {
     {"name", LY_JSON_STRING, 0, 200},
-    {"currency", LY_JSON_STRING, 0, 3},
-    {"timezone", LY_JSON_STRING, 0, 64},
+    {"currency", LY_JSON_STRING, 0, 0},
+    {"timezone", LY_JSON_STRING, 0, 0},
     {"point_value_minor", LY_JSON_INTEGER, 0, 0},
     {"earn", LY_JSON_OBJECT, 0, 0},
     {"pending_days", LY_JSON_INTEGER, 0, 0},
     {"expiry", LY_JSON_OBJECT, 0, 0},
-    {"on_return_spent", LY_JSON_STRING, 0, 16},
-    {"phone_country_code", LY_JSON_STRING, 0, 3},
+    {"on_return_spent", LY_JSON_STRING, 0, 0},
+    {"phone_country_code", LY_JSON_STRING, 0, 0},
     {NULL, 0, 0, 0},
 };
 
 static const ly_json_field earn_fields[] = {
     {"points", LY_JSON_INTEGER, LY_FIELD_REQUIRED, 0},
     {"per_minor", LY_JSON_INTEGER, LY_FIELD_REQUIRED, 0},
-    {"rounding", LY_JSON_STRING, 0, 16},
+    {"rounding", LY_JSON_STRING, 0, 0},
     {NULL, 0, 0, 0},
 };
 
 static const ly_json_field expiry_fields[] = {
-    {"policy", LY_JSON_STRING, LY_FIELD_REQUIRED, 16},
+    {"policy", LY_JSON_STRING, LY_FIELD_REQUIRED, 0},
     {"days", LY_JSON_INTEGER, 0, 0},
     {"months", LY_JSON_INTEGER, 0, 0},
     {"month", LY_JSON_INTEGER, 0, 0},

@@ -258,8 +258,11 @@ static void test_check(void **state)
         {"{}", "missing_field", "points", NULL},
 
         {"{\"points\":1,\"name\":\"abcdef\"}", "too_long", "name",
-         "\"name\" must be at most 5 bytes"},
-        {"{\"points\":1,\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\"}", "too_long", "name", NULL},
+         "\"name\" must be at most 5 characters"},
+        /* Lengths count characters: five two-byte letters fit, six do not. */
+        {"{\"points\":1,\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}", NULL, NULL, NULL},
+        {"{\"points\":1,\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}", "too_long",
+         "name", NULL},
         {"{\"points\":1,\"name\":\"x\",\"email\":\"abcdefghijk\"}", "too_long", "email", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
