@@ -12,6 +12,7 @@
 
 #include "loyal/arena.h"
 #include "loyal/error.h"
+#include "loyal/jsonw.h"
 #include "loyal/keys.h"
 #include "loyal/store.h"
 
@@ -66,7 +67,8 @@ int ly_member_list(ly_conn *c, ly_arena *a, int64_t program_id, int64_t after_id
                    ly_member **out, size_t *n, ly_error *err);
 /* Wire form of a member id: "mem_<n>"; parse refuses anything else. */
 int ly_member_id_parse(const char *s, int64_t *id);
-json_t *ly_member_to_json(const ly_member *m);
+/* Writes the member as its JSON document (the answer of /v1/members). */
+void ly_member_write(const ly_member *m, ly_jw *w);
 
 /* Keys. create writes the full key (shown once) to key_out. */
 int ly_apikey_create(ly_conn *c, ly_arena *a, int64_t program_id, const char *scope,

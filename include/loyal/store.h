@@ -94,6 +94,8 @@ int ly_store_begin_write(ly_conn *c, ly_error *err);
 int ly_store_begin_read(ly_conn *c, ly_error *err);
 int ly_store_commit(ly_conn *c, ly_error *err);
 void ly_store_rollback(ly_conn *c);
+/* 0 outside a transaction, 1 inside a read one, 2 inside a write one. */
+int ly_store_in_transaction(const ly_conn *c);
 
 /* Program. */
 int ly_store_program_get(ly_conn *c, ly_arena *a, int64_t program_id, ly_program *out,

@@ -10,6 +10,7 @@
 #include "api/router.h"
 #include "loyal/arena.h"
 #include "loyal/error.h"
+#include "loyal/jsonw.h"
 #include "loyal/server.h"
 #include "loyal/store.h"
 
@@ -57,6 +58,8 @@ extern const size_t ly__nroutes;
 
 /* Answers: each sets the response and returns 0. reply_json steals body. */
 int ly__reply_json(ly_req *r, int status, json_t *body);
+/* Finishes w and answers with it (503 when it ran out of memory). */
+int ly__reply_jw(ly_req *r, int status, ly_jw *w);
 int ly__reply_text(ly_req *r, int status, const char *content_type, const char *text, size_t len);
 int ly__reply_error(ly_req *r, const ly_error *err);
 int ly__fail(ly_req *r, int rc, const char *code, const char *field, const char *fmt, ...)

@@ -13,7 +13,7 @@ static const ly_json_field create_fields[] = {
     {"email", LY_JSON_STRING, LY_FIELD_NULLABLE, 254},
     {"phone", LY_JSON_STRING, LY_FIELD_NULLABLE, 64},
     {"name", LY_JSON_STRING, LY_FIELD_NULLABLE, 200},
-    {"birthdate", LY_JSON_STRING, LY_FIELD_NULLABLE, 10},
+    {"birthdate", LY_JSON_STRING, LY_FIELD_NULLABLE, 0},
     {"attributes", LY_JSON_OBJECT, LY_FIELD_NULLABLE, 0},
     {"cards", LY_JSON_ARRAY, LY_FIELD_NULLABLE, 0},
     {"referral_code", LY_JSON_STRING, LY_FIELD_NULLABLE, 64},
@@ -25,7 +25,7 @@ static const ly_json_field patch_fields[] = {
     {"email", LY_JSON_STRING, LY_FIELD_NULLABLE, 254},
     {"phone", LY_JSON_STRING, LY_FIELD_NULLABLE, 64},
     {"name", LY_JSON_STRING, LY_FIELD_NULLABLE, 200},
-    {"birthdate", LY_JSON_STRING, LY_FIELD_NULLABLE, 10},
+    {"birthdate", LY_JSON_STRING, LY_FIELD_NULLABLE, 0},
     {"attributes", LY_JSON_OBJECT, LY_FIELD_NULLABLE, 0},
     {"status", LY_JSON_STRING, 0, 16},
     {NULL, 0, 0, 0},
@@ -100,7 +100,10 @@ static int reply_member(ly_req *r, int status, int rc, const ly_member *m, ly_er
         ly_error_set(err, rc, "not_found", NULL, "no member %.64s", r->match.params[0]);
     if (rc != LY_OK)
         return ly__reply_error(r, err);
-    return ly__reply_json(r, status, ly_member_to_json(m));
+    ly_jw w;
+    ly_jw_init(&w);
+    ly_member_write(m, &w);
+    return ly__reply_jw(r, status, &w);
 }
 
 int ly__h_members_create(ly_req *r)
@@ -143,16 +146,24 @@ static int list_members(ly_req *r)
     int rc = ly_member_list(db, &r->arena, r->program_id, after, limit + 1, &ms, &n, &err);
     if (rc != LY_OK)
         return ly__reply_error(r, &err);
-    json_t *data = json_array();
+    ly_jw w;
+    ly_jw_init(&w);
+    ly_jw_obj_begin(&w);
+    ly_jw_key(&w, "data");
+    ly_jw_arr_begin(&w);
     for (size_t i = 0; i < n && i < (size_t)limit; i++)
-        json_array_append_new(data, ly_member_to_json(&ms[i]));
-    json_t *next = json_null();
+        ly_member_write(&ms[i], &w);
+    ly_jw_arr_end(&w);
+    ly_jw_key(&w, "next_cursor");
     if (n > (size_t)limit) {
         char c[32];
         snprintf(c, sizeof c, "mem_%lld", (long long)ms[limit - 1].id);
-        next = json_string(c);
+        ly_jw_str(&w, c);
+    } else {
+        ly_jw_null(&w);
     }
-    return ly__reply_json(r, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+    ly_jw_obj_end(&w);
+    return ly__reply_jw(r, 200, &w);
 }
 
 int ly__h_members_list(ly_req *r)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine/txn.h"
+#include "loyal/json.h"
 #include "loyal/normalize.h"
 #include "loyal/timeutil.h"
 
@@ -49,7 +50,7 @@ static int normalise_ident(ly_arena *a, const char *by, const char *value, const
             return ly_error_set(err, LY_EINVAL, "invalid_card", "card",
                                 "a card number is 4 to 64 letters and digits");
     } else {
-        size_t n = strlen(value);
+        size_t n = ly_utf8_chars(value, strlen(value));
         if (n == 0 || n > 128)
             return ly_error_set(err, LY_EINVAL, "invalid_value", "external_id",
                                 "external_id must be 1 to 128 characters");
@@ -93,7 +94,7 @@ static int apply_input(ly_conn *c, ly_arena *a, int64_t program_id, const ly_mem
             return rc;
     }
     if (in->set & LY_MF_NAME) {
-        if (in->name && (!*in->name || strlen(in->name) > 200))
+        if (in->name && (!*in->name || ly_utf8_chars(in->name, strlen(in->name)) > 200))
             return ly_error_set(err, LY_EINVAL, "invalid_value", "name",
                                 "name must be 1 to 200 characters");
         m->name = in->name;
@@ -308,26 +309,47 @@ int ly_member_id_parse(const char *s, int64_t *id)
     return LY_OK;
 }
 
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-json_t *ly_member_to_json(const ly_member *m)
+void ly_member_write(const ly_member *m, ly_jw *w)
 {
     char created[LY_TIME_BUFSZ], updated[LY_TIME_BUFSZ], id[32];
     ly_time_format(m->created_at, created);
     ly_time_format(m->updated_at, updated);
     snprintf(id, sizeof id, "mem_%lld", (long long)m->id);
-    json_t *attrs = json_loads(m->attributes ? m->attributes : "{}", 0, NULL);
-    json_t *cards = json_array();
+    ly_jw_obj_begin(w);
+    ly_jw_key(w, "id");
+    ly_jw_str(w, id);
+    ly_jw_key(w, "external_id");
+    ly_jw_str(w, m->external_id);
+    ly_jw_key(w, "email");
+    ly_jw_str(w, m->email);
+    ly_jw_key(w, "phone");
+    ly_jw_str(w, m->phone);
+    ly_jw_key(w, "name");
+    ly_jw_str(w, m->name);
+    ly_jw_key(w, "birthdate");
+    ly_jw_str(w, m->birthdate);
+    ly_jw_key(w, "attributes");
+    /* Stored as compact JSON written by the engine itself. */
+    ly_jw_raw(w, m->attributes && *m->attributes ? m->attributes : "{}");
+    ly_jw_key(w, "status");
+    ly_jw_str(w, m->status);
+    ly_jw_key(w, "cards");
+    ly_jw_arr_begin(w);
     for (size_t i = 0; i < m->ncards; i++)
-        json_array_append_new(cards, json_string(m->cards[i]));
-    return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:n, s:{s:I, s:I}, s:s, s:s}",
-                     "id", id, "external_id", str_or_null(m->external_id), "email",
-                     str_or_null(m->email), "phone", str_or_null(m->phone), "name",
-                     str_or_null(m->name), "birthdate", str_or_null(m->birthdate), "attributes",
-                     attrs ? attrs : json_object(), "status", m->status, "cards", cards, "tier",
-                     "balances", "points", (json_int_t)0, "credit", (json_int_t)0, "created_at",
-                     created, "updated_at", updated);
+        ly_jw_str(w, m->cards[i]);
+    ly_jw_arr_end(w);
+    ly_jw_key(w, "tier");
+    ly_jw_null(w);
+    ly_jw_key(w, "balances");
+    ly_jw_obj_begin(w);
+    ly_jw_key(w, "points");
+    ly_jw_int(w, 0);
+    ly_jw_key(w, "credit");
+    ly_jw_int(w, 0);
+    ly_jw_obj_end(w);
+    ly_jw_key(w, "created_at");
+    ly_jw_str(w, created);
+    ly_jw_key(w, "updated_at");
+    ly_jw_str(w, updated);
+    ly_jw_obj_end(w);
 }

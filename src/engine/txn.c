@@ -17,7 +17,14 @@ static void backoff(int attempt)
 
 int ly__txn_run(ly_conn *c, int write, ly__txn_fn fn, void *ctx, ly_error *err)
 {
-    int rc = LY_OK;
+    int rc = LY_OK, outer = ly_store_in_transaction(c);
+    /* Inside the caller's transaction the operation joins it; the caller
+     * commits and retries. */
+    if (outer == 2 || (outer == 1 && !write))
+        return fn(c, ctx, err);
+    if (outer)
+        return ly_error_set(err, LY_EINTERNAL, NULL, NULL,
+                            "a write cannot run inside a read transaction");
     for (int attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
         rc = write ? ly_store_begin_write(c, err) : ly_store_begin_read(c, err);
         if (rc == LY_OK) {

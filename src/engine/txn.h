@@ -9,7 +9,9 @@
 typedef int (*ly__txn_fn)(ly_conn *c, void *ctx, ly_error *err);
 
 /* Runs fn inside a write (write = 1) or read transaction and commits; rolls
- * back on any error. fn must be safe to run again after a rollback. */
+ * back on any error. fn must be safe to run again after a rollback. When the
+ * connection is already inside a transaction that allows it, fn simply runs
+ * in it, and committing is left to whoever opened it. */
 int ly__txn_run(ly_conn *c, int write, ly__txn_fn fn, void *ctx, ly_error *err);
 
 #endif

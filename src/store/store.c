@@ -140,6 +140,7 @@ void ly_store_release(ly_store *s, ly_conn *c)
     if (!c)
         return;
     s->ops->reset(c);
+    c->txn = 0;
     pthread_mutex_lock(&s->mu);
     c->next = s->free;
     s->free = c;
@@ -219,22 +220,33 @@ int ly_store_latest_version(const ly_store *s)
 
 int ly_store_begin_write(ly_conn *c, ly_error *err)
 {
-    return c->ops->begin_write(c, err);
+    int rc = c->ops->begin_write(c, err);
+    c->txn = rc == LY_OK ? 2 : 0;
+    return rc;
 }
 
 int ly_store_begin_read(ly_conn *c, ly_error *err)
 {
-    return c->ops->begin_read(c, err);
+    int rc = c->ops->begin_read(c, err);
+    c->txn = rc == LY_OK ? 1 : 0;
+    return rc;
 }
 
 int ly_store_commit(ly_conn *c, ly_error *err)
 {
+    c->txn = 0; /* a failed commit rolls back by itself */
     return c->ops->commit(c, err);
 }
 
 void ly_store_rollback(ly_conn *c)
 {
+    c->txn = 0;
     c->ops->rollback(c);
+}
+
+int ly_store_in_transaction(const ly_conn *c)
+{
+    return c->txn;
 }
 
 int ly_store_program_get(ly_conn *c, ly_arena *a, int64_t program_id, ly_program *out,

@@ -17,6 +17,7 @@ typedef struct ly_store_ops ly_store_ops;
 struct ly_conn {
     const ly_store_ops *ops;
     ly_conn *next; /* in the pool's free list */
+    int txn;       /* what ly_store_in_transaction answers */
 };
 
 /* The identifiers a member can be found by, in the order of ly__member_by. */
