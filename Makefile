@@ -29,11 +29,14 @@ build-asan: deps ## Build with AddressSanitizer and UBSan into build-asan/
 		cmake -S . -B $(BUILD_ASAN) -G Ninja -DLOYAL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 	ninja -C $(BUILD_ASAN)
 
+# Both runs go to the end, so that one failure does not hide the other's.
 test: build build-asan ## Run every test, on the release and the sanitizer builds
-	ctest --test-dir $(BUILD) --output-on-failure
+	@rc=0; \
+	ctest --test-dir $(BUILD) --output-on-failure || rc=1; \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest --test-dir $(BUILD_ASAN) --output-on-failure
+		ctest --test-dir $(BUILD_ASAN) --output-on-failure || rc=1; \
+	exit $$rc
 
 demo: build ## Start a server with a demo program on http://127.0.0.1:8080
 	./$(BUILD)/loyal demo --db $(DEMO_DB) --listen $(DEMO_LISTEN)

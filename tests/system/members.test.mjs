@@ -194,6 +194,15 @@ describe('members', () => {
             assert.equal(r.body.id, lettered.id);
         });
 
+        test('an email with a plus sign', async () => {
+            const email = `${uniq('ann')}+loyalty@example.com`;
+            const x = await enrol({ email });
+            assert.equal(x.email, email);
+            const r = await lookup('email', email);
+            assertStatus(r, 200);
+            assert.equal(r.body.id, x.id);
+        });
+
         test('nothing found is 404', async () => {
             for (const [p, v] of [['email', 'nobody@example.com'], ['phone', '+14155559999'], ['card', '0000111122223333'], ['external_id', 'no-such-id']]) {
                 assertError(await lookup(p, v), 404, 'not_found', { what: `${p}=${v}` });
@@ -369,6 +378,35 @@ describe('members', () => {
                 assertError(await srv.request('POST', `/v1/members/${id}/cards`, { body: { card: '5555666677778888' } }), 404, 'not_found', { what: `cards ${id}` });
             }
             assert.deepEqual(await srv.snapshot(), before);
+        });
+    });
+
+    describe('concurrency', () => {
+        test('ten enrolments racing for one email: one wins, the others are 409', async () => {
+            const email = `${uniq('race')}@example.com`;
+            const rs = await Promise.all(Array.from({ length: 10 }, (_, i) => srv.request('POST', '/v1/members', { body: { email, name: `Racer ${i}` } })));
+            const statuses = rs.map((r) => r.status).sort();
+            assert.deepEqual(statuses, [201, ...Array(9).fill(409)], rs.map((r) => `${r.status} ${r.text.slice(0, 120)}`).join('\n'));
+            for (const r of rs.filter((x) => x.status === 409)) assertError(r, 409, 'already_exists', { field: 'email' });
+            const found = await lookup('email', email);
+            assertStatus(found, 200);
+            assert.equal(found.body.id, rs.find((r) => r.status === 201).body.id);
+        });
+
+        test('one card attached to ten members at once: one wins', async () => {
+            const members = [];
+            for (let i = 0; i < 10; i++) members.push(await enrol({}));
+            const card = `8${String(process.pid).padStart(7, '0').slice(-7)}77777777`;
+            const rs = await Promise.all(members.map((m) => srv.request('POST', `/v1/members/${m.id}/cards`, { body: { card } })));
+            assert.deepEqual(rs.map((r) => r.status).sort(), [201, ...Array(9).fill(409)], rs.map((r) => `${r.status} ${r.text.slice(0, 120)}`).join('\n'));
+            const st = await srv.snapshot();
+            assert.equal(st.members.filter((m) => m.cards.includes(card)).length, 1);
+        });
+
+        test('parallel enrolments all get distinct ids', async () => {
+            const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => srv.request('POST', '/v1/members', { body: { external_id: uniq(`PAR${i}-`) } })));
+            for (const r of rs) assertStatus(r, 201);
+            assert.equal(new Set(rs.map((r) => r.body.id)).size, 20);
         });
     });
 

@@ -70,7 +70,7 @@ describe('shutdown', () => {
             const st = JSON.parse((await loyalOk(['status', '--db', srv.db])).stdout);
             assert.equal(st.tables.members, 1, 'the member of the completed request is not in the database');
         } finally {
-            await srv.stop();
+            await srv.stop().catch(() => {}); // the exit status is checked above
         }
     });
 
@@ -84,7 +84,7 @@ describe('shutdown', () => {
             assert.deepEqual(r, { code: 0, signal: null }, `stderr:\n${srv.stderr()}`);
             assert.ok(Date.now() - t0 < 5000);
         } finally {
-            await srv.stop();
+            await srv.stop().catch(() => {}); // the exit status is checked above
         }
     });
 
@@ -101,7 +101,7 @@ describe('shutdown', () => {
             assert.deepEqual(r, { code: 0, signal: null }, `stderr:\n${srv.stderr()}`);
             c.socket.destroy();
         } finally {
-            await srv.stop();
+            await srv.stop().catch(() => {}); // the exit status is checked above
         }
     });
 
@@ -131,7 +131,7 @@ describe('shutdown', () => {
             const st = JSON.parse((await loyalOk(['status', '--db', srv.db])).stdout);
             assert.ok(st.tables.members >= ok, `${ok} enrolments answered 201, ${st.tables.members} members stored`);
         } finally {
-            await srv.stop();
+            await srv.stop().catch(() => {}); // the exit status is checked above
         }
     });
 });

@@ -200,6 +200,21 @@ describe('system routes', () => {
         }
     });
 
+    test('an oversized URL or header is a 4xx, and the server lives on', async () => {
+        const long = await srv.request('GET', `/v1/members?email=${'a'.repeat(100 * 1024)}%40example.com`).catch((e) => ({ status: 0, text: e.message }));
+        assert.ok(long.status >= 400 && long.status < 500, `100 KiB URL: ${long.status} ${long.text.slice(0, 200)}`);
+        const header = await srv.request('GET', '/v1/program', { headers: { 'X-Big': 'b'.repeat(100 * 1024) } }).catch((e) => ({ status: 0, text: e.message }));
+        assert.ok(header.status >= 400 && header.status < 500, `100 KiB header: ${header.status} ${header.text.slice(0, 200)}`);
+        assertStatus(await srv.request('GET', '/healthz'), 200, 'after');
+    });
+
+    test('bad percent-encoding in a query is 400', async () => {
+        for (const q of ['email=%zz', 'email=%', 'limit=%4']) {
+            const r = await srv.request('GET', `/v1/members?${q}`);
+            assertError(r, 400, undefined, { what: q });
+        }
+    });
+
     test('pipelined requests are answered in order', async () => {
         // Two requests written at once on one socket: both answers come back, in order.
         const net = await import('node:net');

@@ -320,9 +320,17 @@ export async function startServer({ threads = 4, env } = {}) {
             db: database.db,
             backend: BACKEND,
             request: req,
+            /**
+             * SIGTERM, wait, drop the database. A server that does not exit 0
+             * (a crash, a sanitizer report, a hang ended by SIGKILL) fails the
+             * caller, with its stderr.
+             */
             async stop(opts) {
                 const r = await server.stop(opts);
                 await database.drop();
+                if (r.code !== 0) {
+                    throw new Error(`loyal serve exited ${r.code ?? r.signal} when stopped; stderr:\n${server.stderr().slice(-8000)}`);
+                }
                 return r;
             },
             /** What the database holds, to compare before and after a refused request. */
