@@ -47,11 +47,13 @@ static void allow_add(ly_route_match *m, const char *method)
 void ly_route_find(const ly_route *table, size_t n, const char *method, const char *path,
                    ly_route_match *m)
 {
-    memset(m, 0, sizeof *m);
+    /* Only the small fields are cleared: params are written before use. */
     m->index = -1;
+    m->path_known = 0;
+    m->nparams = 0;
+    m->allow[0] = '\0';
     ly_route_match scratch;
     for (size_t i = 0; i < n; i++) {
-        memset(&scratch, 0, sizeof scratch);
         if (!match_path(table[i].pattern, path, &scratch))
             continue;
         m->path_known = 1;
@@ -59,7 +61,7 @@ void ly_route_find(const ly_route *table, size_t n, const char *method, const ch
         if (m->index < 0 && strcmp(table[i].method, method) == 0) {
             m->index = (int)i;
             m->nparams = scratch.nparams;
-            memcpy(m->params, scratch.params, sizeof m->params);
+            memcpy(m->params, scratch.params, scratch.nparams * sizeof m->params[0]);
         }
     }
     if (m->index >= 0 || !m->path_known)

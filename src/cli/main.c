@@ -154,6 +154,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0)
         return cli_version(1, argv + 1);
+    /* With TZ unset, glibc re-reads /etc/localtime each time libmicrohttpd
+     * formats a Date header; Loyal itself never uses local time. */
+    setenv("TZ", "UTC", 0);
     if (ly_keys_init() != 0) {
         fprintf(stderr, "loyal: cannot initialise libsodium\n");
         return 1;

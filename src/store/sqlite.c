@@ -4,6 +4,7 @@
 #include "store/store_int.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,8 +421,17 @@ static void sq_close(ly_conn *c)
     free(s);
 }
 
+/* Before SQLite initialises: no global allocation statistics, whose mutex
+ * every connection would otherwise contend on. */
+static void sq_configure(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sq_open(const char *path, ly_conn **out, ly_error *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sq_configure);
     static const char *const setup[] = {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
                                         "PRAGMA foreign_keys=ON"};
     if (strcmp(path, ":memory:") == 0)

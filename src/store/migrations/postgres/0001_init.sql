@@ -43,7 +43,7 @@ CREATE TABLE member_cards (
     CONSTRAINT member_cards_pkey PRIMARY KEY (program_id, card),
     CONSTRAINT member_cards_member_id_fkey FOREIGN KEY (member_id) REFERENCES members (id)
 );
-CREATE INDEX member_cards_member_id_idx ON member_cards (member_id, created_at, card);
+CREATE INDEX member_cards_member_id_idx ON member_cards (program_id, member_id, created_at, card);
 
 CREATE TABLE api_keys (
     id TEXT NOT NULL,
