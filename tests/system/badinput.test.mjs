@@ -365,6 +365,68 @@ describe('bad input', () => {
         });
     });
 
+    describe('Content-Type is not checked', () => {
+        test('a JSON body is read whatever its Content-Type says', async () => {
+            for (const ct of ['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-8']) {
+                const r = await srv.request('POST', '/v1/members', { rawBody: JSON.stringify({ name: `CT ${ct}` }), headers: { 'Content-Type': ct } });
+                assertStatus(r, 201, ct);
+                assert.equal(r.body.name, `CT ${ct}`);
+            }
+        });
+    });
+
+    describe('mutated bodies', () => {
+        // A deterministic sweep of byte-level damage to valid bodies: whatever
+        // comes in, the answer is a success or a well-formed 4xx that wrote
+        // nothing, never a 5xx.
+        let seed = 12345;
+        const rand = (n) => {
+            seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+            return seed % n;
+        };
+        const specials = Buffer.from('{}[]",:\\0-+.eE \t\n\u00ff');
+        function mutate(buf) {
+            const b = Buffer.from(buf);
+            const kind = rand(4);
+            const at = rand(b.length);
+            if (kind === 0) return b.subarray(0, at); // truncate
+            if (kind === 1) {
+                b[at] = specials[rand(specials.length)]; // replace
+                return b;
+            }
+            if (kind === 2) return Buffer.concat([b.subarray(0, at), Buffer.from([specials[rand(specials.length)]]), b.subarray(at)]);
+            return Buffer.concat([b.subarray(0, at), b.subarray(at + 1)]); // delete
+        }
+        for (const route of routes) {
+            test(route.name, async () => {
+                const problems = [];
+                for (let i = 0; i < 40; i++) {
+                    const base = Buffer.from(JSON.stringify({ ...route.valid(), ...(route.name.includes('members') && !route.name.includes('cards') ? { attributes: { n: 12, s: 'x', l: [1, 2] } } : {}) }));
+                    const body = mutate(base);
+                    const before = await srv.snapshot();
+                    let r;
+                    try {
+                        r = await srv.request(route.method, route.path(), { rawBody: body });
+                    } catch (e) {
+                        problems.push(`${JSON.stringify(body.toString('latin1'))}: ${e.message}`);
+                        continue;
+                    }
+                    if (r.status >= 500) problems.push(`${JSON.stringify(body.toString('latin1'))}: ${r.status} ${r.text}`);
+                    else if (r.status >= 400) {
+                        try {
+                            assertError(r, r.status, undefined);
+                            assert.deepEqual(await srv.snapshot(), before, 'changed the database');
+                        } catch (e) {
+                            problems.push(`${JSON.stringify(body.toString('latin1'))}: ${e.message.split('\n')[0]}`);
+                        }
+                    }
+                }
+                assert.deepEqual(problems, []);
+                assertStatus(await srv.request('GET', '/healthz'), 200, 'alive after the sweep');
+            });
+        }
+    });
+
     describe('sizes announced before the body', () => {
         test('a Content-Length far over 1 MiB (100 MiB) is refused without waiting for the body', async () => {
             const text = await new Promise((resolve, reject) => {

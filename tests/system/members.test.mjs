@@ -256,6 +256,32 @@ describe('members', () => {
             for (const x of all) assertMemberShape(x);
         });
 
+        test('a list item is the member GET returns', async () => {
+            const m = await enrol({ name: 'Listed', email: `${uniq('listed')}@example.com`, cards: [`3${String(process.pid).padStart(9, '0')}1`] });
+            const all = await listAll(srv.request, '/v1/members', { limit: 100 });
+            assert.deepEqual(all.find((x) => x.id === m.id), m);
+        });
+
+        test('members enrolled between pages do not upset the cursor', async () => {
+            const first = await srv.request('GET', '/v1/members?limit=2');
+            assertStatus(first, 200);
+            assert.equal(typeof first.body.next_cursor, 'string', 'need at least 3 members for this test');
+            const late = await enrol({ name: 'Late Comer' });
+            const rest = [];
+            let cursor = first.body.next_cursor;
+            while (cursor !== null) {
+                const r = await srv.request('GET', `/v1/members?limit=2&cursor=${encodeURIComponent(cursor)}`);
+                assertStatus(r, 200);
+                rest.push(...r.body.data);
+                cursor = r.body.next_cursor;
+            }
+            const ids = [...first.body.data, ...rest].map((x) => x.id);
+            assert.equal(new Set(ids).size, ids.length, 'a member appears twice');
+            assert.equal(ids.at(-1), late.id, 'the newest member is not last');
+            const fresh = (await listAll(srv.request, '/v1/members', { limit: 100 })).map((x) => x.id);
+            assert.deepEqual(ids, fresh);
+        });
+
         test('default limit is 50, at most 100', async () => {
             const have = (await srv.snapshot()).status.tables.members;
             for (let i = have; i < 101; i++) await enrol({});

@@ -232,6 +232,31 @@ describe('system routes', () => {
     });
 });
 
+describe('storage unavailable', { skip: BACKEND !== 'postgres' && 'PostgreSQL only: an SQLite file cannot be taken away from a running server' }, () => {
+    test('a dropped database is 503 storage_unavailable, never 500, and the server still stops cleanly', async () => {
+        const srv = await startServer();
+        try {
+            assertStatus(await srv.request('GET', '/healthz'), 200);
+            const name = new URL(srv.db).pathname.slice(1);
+            const { run, PG_URL } = await import('./lib/harness.mjs');
+            const d = await run('psql', [PG_URL, '-v', 'ON_ERROR_STOP=1', '-qc', `DROP DATABASE ${name} WITH (FORCE)`]);
+            assert.equal(d.code, 0, d.stderr);
+            const h = await srv.request('GET', '/healthz', { key: null });
+            assertError(h, 503, 'storage_unavailable', { what: 'GET /healthz' });
+            for (const [method, p, body] of [['GET', '/v1/program'], ['GET', '/v1/members'], ['POST', '/v1/members', { name: 'Lost' }], ['PUT', '/v1/program', { name: 'Lost' }]]) {
+                const r = await srv.request(method, p, body ? { body } : {});
+                assertError(r, 503, 'storage_unavailable', { what: `${method} ${p}` });
+            }
+            const m = await srv.request('GET', '/metrics', { key: null });
+            assertStatus(m, 200, 'GET /metrics without a database');
+            const errors = parseMetrics(m.text).filter((s) => s.name === 'loyal_store_errors_total').reduce((a, s) => a + s.value, 0);
+            assert.ok(errors > 0, 'loyal_store_errors_total did not count the failures');
+        } finally {
+            await srv.stop();
+        }
+    });
+});
+
 describe('separate databases', () => {
     test('two servers on two databases do not share data', async () => {
         const a = await startServer();
