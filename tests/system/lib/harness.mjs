@@ -301,16 +301,25 @@ export async function spawnServer(db, { args, env, threads = 4, timeoutMs = 1500
 
 /**
  * A server on a fresh database with an admin key. Returns
- * {url, adminKey, db, request(method, path, opts), snapshot(), stop(), …}.
+ * {url, adminKey, db, request(method, path, opts), snapshot(), verify(), stop(), …}.
+ *
+ * With `db` (the `db` of another server), the server is attached to that
+ * existing database instead: nothing is created or migrated, an admin key is
+ * made unless `adminKey` is given, and stop() leaves the database to its
+ * owner (stop the attached servers before the owner).
  */
-export async function startServer({ threads = 4, env } = {}) {
-    const database = await createDatabase();
+export async function startServer({ threads = 4, env, db, adminKey: givenKey } = {}) {
+    const attached = db !== undefined;
+    const database = attached ? { db, drop: async () => {} } : await createDatabase();
     try {
-        await loyalOk(['migrate', '--db', database.db], { env });
-        const created = await loyalOk(['keys', 'create', '--db', database.db, '--scope', 'admin', '--name', 'test'], { env });
-        const adminKey = created.stdout.trim();
-        if (!/^lk_admin_\S+$/.test(adminKey) || created.stdout.trim().includes('\n')) {
-            throw new Error(`loyal keys create printed ${JSON.stringify(created.stdout)}, not one admin key`);
+        let adminKey = givenKey;
+        if (!attached) await loyalOk(['migrate', '--db', database.db], { env });
+        if (!adminKey) {
+            const created = await loyalOk(['keys', 'create', '--db', database.db, '--scope', 'admin', '--name', 'test'], { env });
+            adminKey = created.stdout.trim();
+            if (!/^lk_admin_\S+$/.test(adminKey) || created.stdout.trim().includes('\n')) {
+                throw new Error(`loyal keys create printed ${JSON.stringify(created.stdout)}, not one admin key`);
+            }
         }
         const server = await spawnServer(database.db, { threads, env });
         const req = (method, urlPath, opts) => request(server.url, adminKey, method, urlPath, opts);
@@ -318,12 +327,13 @@ export async function startServer({ threads = 4, env } = {}) {
             ...server,
             adminKey,
             db: database.db,
+            attached,
             backend: BACKEND,
             request: req,
             /**
-             * SIGTERM, wait, drop the database. A server that does not exit 0
-             * (a crash, a sanitizer report, a hang ended by SIGKILL) fails the
-             * caller, with its stderr.
+             * SIGTERM, wait, drop the database (unless attached). A server
+             * that does not exit 0 (a crash, a sanitizer report, a hang ended
+             * by SIGKILL) fails the caller, with its stderr.
              */
             async stop(opts) {
                 const r = await server.stop(opts);
@@ -349,12 +359,26 @@ export async function startServer({ threads = 4, env } = {}) {
                 assert.equal(program.status, 200, `GET /v1/program: ${program.text}`);
                 return { status, members, keys, program: program.body };
             },
+            /** `loyal verify` on this database: throws, naming the violations, unless it is sound. */
+            verify: () => verify(database.db, { env }),
         };
         return srv;
     } catch (e) {
         await database.drop();
         throw e;
     }
+}
+
+/**
+ * Runs `loyal verify --db DB`, which checks every ledger invariant, and
+ * throws with what it printed unless it exits 0 printing `ok`.
+ */
+export async function verify(db, { env } = {}) {
+    const r = await loyal(['verify', '--db', db], { env, timeout: 60000 });
+    if (r.code !== 0 || r.stdout.trim() !== 'ok') {
+        throw new Error(`loyal verify exited ${r.code ?? r.signal}; the ledger is not sound:\n${r.stdout}${r.stderr}`);
+    }
+    return r;
 }
 
 // ---- assertions shared by the test files ----
@@ -403,4 +427,106 @@ export function assertMemberShape(m) {
     assert.match(m.updated_at, TIMESTAMP);
     assert.equal(typeof m.balances?.points, 'number');
     assert.equal(typeof m.balances?.credit, 'number');
+}
+
+// ---- the points ledger (docs/api.md, from "Idempotency" on) ----
+
+export const DAY_MS = 24 * 60 * 60 * 1000;
+/** 2^53, the largest amount or number of points the API accepts (exact in a JS number). */
+export const MAX_AMOUNT = 2 ** 53;
+/** A time as the server writes it: RFC 3339 in UTC with milliseconds. */
+export const iso = (ms) => new Date(ms).toISOString();
+/** Now minus `ago` milliseconds, on a whole second (so that times compare as strings). */
+export const secondsAgo = (ago) => Math.floor((Date.now() - ago) / 1000) * 1000;
+
+/**
+ * Asserts a refused request: the error answer, and that the database is as
+ * it was before (`loyal status` counts, members with their balances, keys and
+ * program). `send` is a function that makes the request. Returns the answer.
+ */
+export async function assertRefused(srv, send, status, code, { field, what = '' } = {}) {
+    const before = await srv.snapshot();
+    const r = await send();
+    assertError(r, status, code, { field, what });
+    assert.deepEqual(await srv.snapshot(), before, `${what}: a refused request (${r.status} ${r.body?.error?.code}) changed the database`);
+    return r;
+}
+
+/** Asserts the shape of GET /v1/members/{id}/balance. */
+export function assertBalanceShape(b, memberId) {
+    const ctx = JSON.stringify(b);
+    assert.ok(b && typeof b === 'object', `not a balance: ${ctx}`);
+    if (memberId !== undefined) assert.equal(b.member_id, memberId, ctx);
+    assert.match(b.as_of, TIMESTAMP, ctx);
+    for (const k of ['balance', 'available', 'pending']) assert.ok(Number.isSafeInteger(b.points?.[k]), `points.${k}: ${ctx}`);
+    assert.ok(Array.isArray(b.points.expiring), `points.expiring: ${ctx}`);
+    assert.ok(b.points.expiring.length <= 20, `more than 20 expiring rows: ${ctx}`);
+    for (const e of b.points.expiring) {
+        assert.deepEqual(Object.keys(e).sort(), ['expires_at', 'points'], ctx);
+        assert.ok(Number.isSafeInteger(e.points) && e.points > 0, ctx);
+        assert.match(e.expires_at, TIMESTAMP, ctx);
+    }
+    for (let i = 1; i < b.points.expiring.length; i++) {
+        assert.ok(b.points.expiring[i - 1].expires_at < b.points.expiring[i].expires_at, `expiring not soonest first, one row per time: ${ctx}`);
+    }
+    for (const k of ['balance', 'available']) assert.ok(Number.isSafeInteger(b.credit?.[k]), `credit.${k}: ${ctx}`);
+    assert.ok(b.points.available >= 0 && b.points.pending >= 0, `negative available or pending: ${ctx}`);
+}
+
+/**
+ * Asserts that a balance embedded in a write's answer agrees with the full
+ * balance read afterwards, on every field the embedded one has.
+ */
+export function assertSameBalance(embedded, full, what = '') {
+    const ctx = `${what}: embedded ${JSON.stringify(embedded)}, GET ${JSON.stringify(full)}`;
+    assert.ok(embedded && typeof embedded === 'object', `no balance in the answer; ${ctx}`);
+    assert.ok(embedded.points && typeof embedded.points === 'object', `no points in the balance; ${ctx}`);
+    for (const k of ['balance', 'available', 'pending']) {
+        assert.ok(k in embedded.points, `no points.${k} in the balance; ${ctx}`);
+        assert.equal(embedded.points[k], full.points[k], `points.${k}; ${ctx}`);
+    }
+    if (embedded.points.expiring !== undefined) assert.deepEqual(embedded.points.expiring, full.points.expiring, `points.expiring; ${ctx}`);
+    assert.ok(embedded.credit && 'available' in embedded.credit, `no credit.available in the balance; ${ctx}`);
+    assert.equal(embedded.credit.available, full.credit.available, `credit.available; ${ctx}`);
+    if (embedded.credit.balance !== undefined) assert.equal(embedded.credit.balance, full.credit.balance, `credit.balance; ${ctx}`);
+}
+
+/**
+ * Ledger helpers bound to a server (or to any request function): each one
+ * asserts the documented success status and returns the parsed body.
+ */
+export function ledger(srv, req = srv.request) {
+    const ok = async (method, urlPath, body, status, opts = {}) => {
+        const r = await req(method, urlPath, { ...opts, body });
+        assertStatus(r, status, `${method} ${urlPath} ${body === undefined ? '' : JSON.stringify(body).slice(0, 300)}`);
+        return r.body;
+    };
+    return {
+        /** PUT /v1/program with these settings. */
+        program: (settings) => ok('PUT', '/v1/program', settings, 200),
+        /** POST /v1/members. */
+        enrol: (body = {}) => ok('POST', '/v1/members', body, 201),
+        /** POST /v1/events, 201. */
+        event: (body, opts) => ok('POST', '/v1/events', body, 201, opts),
+        /** A purchase of `amount` by `member` (an id or an identifier object). */
+        purchase: (member, amount, extra = {}) => ok('POST', '/v1/events', { type: 'purchase', member, amount, ...extra }, 201),
+        /** A return of (part of) original event `original`. */
+        giveBack: (original, extra = {}) => ok('POST', '/v1/events', { type: 'return', original_event_id: original, ...extra }, 201),
+        /** GET /v1/members/{id}/balance, with as_of when given (a string or milliseconds). */
+        balance: async (id, asOf) => {
+            const q = asOf === undefined ? '' : `?as_of=${encodeURIComponent(typeof asOf === 'number' ? iso(asOf) : asOf)}`;
+            const b = await ok('GET', `/v1/members/${id}/balance${q}`, undefined, 200);
+            assertBalanceShape(b, id);
+            return b;
+        },
+        /** Every activity line of a member, newest first. */
+        activity: (id, limit = 100) => listAll(req, `/v1/members/${id}/activity`, { limit }),
+        redeem: (id, body, opts) => ok('POST', `/v1/members/${id}/redemptions`, body, 201, opts),
+        cancel: (id, redemptionId) => ok('POST', `/v1/members/${id}/redemptions/${redemptionId}/cancel`, undefined, 200),
+        adjust: (id, amount, { asset = 'points', reason = 'test correction' } = {}) =>
+            ok('POST', `/v1/members/${id}/adjustments`, { asset, amount, reason }, 201),
+        transfer: (from, to, points, extra = {}) => ok('POST', '/v1/transfers', { from, to, points, ...extra }, 201),
+        /** POST /v1/jobs/expire, as of a time (string or milliseconds) or now. */
+        expire: (asOf) => ok('POST', `/v1/jobs/expire${asOf === undefined ? '' : `?as_of=${encodeURIComponent(typeof asOf === 'number' ? iso(asOf) : asOf)}`}`, undefined, 200),
+    };
 }

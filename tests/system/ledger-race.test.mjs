@@ -1,0 +1,137 @@
+// Races: many clients spending one balance at once never overspend it, and
+// transfers between members keep the total. On PostgreSQL the requests
+// alternate between two `loyal serve` processes on one database.
+
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { BACKEND, assertError, ledger, startServer } from './lib/harness.mjs';
+
+describe('ledger: races', () => {
+    let srv;
+    let srv2;
+    let servers;
+    let L;
+
+    before(async () => {
+        srv = await startServer({ threads: 8 });
+        servers = [srv];
+        if (BACKEND === 'postgres') {
+            srv2 = await startServer({ db: srv.db, threads: 8 });
+            servers.push(srv2);
+        }
+        L = ledger(srv);
+        await L.program({ earn: { points: 1, per_minor: 100, rounding: 'down' }, pending_days: 0, expiry: { policy: 'none' }, on_return_spent: 'negative' });
+    });
+    afterEach(async () => {
+        await srv?.verify();
+    });
+    after(async () => {
+        // The attached server first: the first one owns (and drops) the database.
+        try {
+            await srv2?.stop();
+        } finally {
+            await srv?.stop();
+        }
+    });
+
+    /** The i-th request goes to the i-th server, round robin. */
+    const via = (i, method, path, opts) => servers[i % servers.length].request(method, path, opts);
+    const summary = (rs) => rs.map((r) => `${r.status} ${r.text.slice(0, 120)}`).join('\n');
+
+    test(`32 simultaneous redemptions of the whole balance: exactly one succeeds (${BACKEND === 'postgres' ? 'two servers' : 'one server'})`, async () => {
+        for (let round = 0; round < 3; round++) {
+            const m = await L.enrol({ name: `Race ${round}` });
+            await L.purchase(m.id, 10000);
+            const B = (await L.balance(m.id)).points.available;
+            assert.equal(B, 100);
+            const before = (await srv.snapshot()).status.tables;
+            const rs = await Promise.all(Array.from({ length: 32 }, (_, i) => via(i, 'POST', `/v1/members/${m.id}/redemptions`, { body: { points: B } })));
+            assert.deepEqual(rs.map((r) => r.status).sort(), [201, ...Array(31).fill(422)], summary(rs));
+            for (const r of rs.filter((x) => x.status === 422)) assertError(r, 422, 'insufficient_points');
+            const b = await L.balance(m.id);
+            assert.deepEqual([b.points.balance, b.points.available], [0, 0], `round ${round}`);
+            const t = (await srv.snapshot()).status.tables;
+            assert.equal(t.redemptions, before.redemptions + 1, 'one redemption recorded');
+        }
+    });
+
+    test('32 simultaneous redemptions of part of the balance: as many succeed as it holds', async () => {
+        const m = await L.enrol({ name: 'Partial race' });
+        await L.purchase(m.id, 10000);
+        const rs = await Promise.all(Array.from({ length: 32 }, (_, i) => via(i, 'POST', `/v1/members/${m.id}/redemptions`, { body: { points: 7 } })));
+        const won = rs.filter((r) => r.status === 201).length;
+        assert.equal(won, 14, summary(rs));
+        for (const r of rs.filter((x) => x.status !== 201)) assertError(r, 422, 'insufficient_points');
+        assert.equal((await L.balance(m.id)).points.balance, 2);
+    });
+
+    test('redemptions, transfers and negative adjustments racing on one balance never overspend it', async () => {
+        const a = await L.enrol({ name: 'Contended' });
+        const b = await L.enrol({ name: 'Receiver' });
+        await L.purchase(a.id, 10000);
+        const reqs = [];
+        for (let i = 0; i < 36; i++) {
+            if (i % 3 === 0) reqs.push(() => via(i, 'POST', `/v1/members/${a.id}/redemptions`, { body: { points: 10 } }));
+            else if (i % 3 === 1) reqs.push(() => via(i, 'POST', '/v1/transfers', { body: { from: a.id, to: b.id, points: 10 } }));
+            else reqs.push(() => via(i, 'POST', `/v1/members/${a.id}/adjustments`, { body: { asset: 'points', amount: -10, reason: 'race' } }));
+        }
+        const rs = await Promise.all(reqs.map((f) => f()));
+        const won = rs.filter((r) => r.status === 201);
+        assert.equal(won.length, 10, summary(rs));
+        for (const r of rs.filter((x) => x.status !== 201)) assertError(r, 422, 'insufficient_points');
+        const ba = await L.balance(a.id);
+        assert.deepEqual([ba.points.balance, ba.points.available], [0, 0]);
+        const transfers = rs.filter((r, i) => i % 3 === 1 && r.status === 201).length;
+        assert.equal((await L.balance(b.id)).points.balance, 10 * transfers);
+    });
+
+    test('a transfer ring: 8 members, 200 random transfers from 16 clients; the total is kept, no balance goes below zero', async () => {
+        const members = [];
+        for (let i = 0; i < 8; i++) {
+            const m = await L.enrol({ name: `Ring ${i}` });
+            await L.purchase(m.id, 10000);
+            members.push(m.id);
+        }
+        let seed = 20261122;
+        const rand = (n) => {
+            seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+            return seed % n;
+        };
+        const plan = [];
+        for (let i = 0; i < 200; i++) {
+            const from = rand(8);
+            const to = (from + 1 + rand(7)) % 8;
+            plan.push({ from, to, points: 1 + rand(60) });
+        }
+        const net = Array(8).fill(0);
+        const problems = [];
+        let next = 0;
+        let moved = 0;
+        async function client(c) {
+            while (next < plan.length) {
+                const i = next++;
+                const p = plan[i];
+                const r = await via(c, 'POST', '/v1/transfers', { body: { from: members[p.from], to: members[p.to], points: p.points } });
+                if (r.status === 201) {
+                    net[p.from] -= p.points;
+                    net[p.to] += p.points;
+                    moved += 1;
+                } else if (r.status !== 422 || r.body?.error?.code !== 'insufficient_points') {
+                    problems.push(`transfer ${i} ${JSON.stringify(p)}: ${r.status} ${r.text.slice(0, 200)}`);
+                }
+            }
+        }
+        await Promise.all(Array.from({ length: 16 }, (_, c) => client(c)));
+        assert.deepEqual(problems, []);
+        assert.ok(moved > 50, `only ${moved} of 200 transfers went through`);
+        let total = 0;
+        for (let i = 0; i < 8; i++) {
+            const b = await L.balance(members[i]);
+            assert.ok(b.points.balance >= 0, `member ${i} went below zero: ${b.points.balance}`);
+            assert.equal(b.points.balance, 100 + net[i], `member ${i}: the balance is not what the answered transfers make it`);
+            assert.equal(b.points.available, b.points.balance);
+            total += b.points.balance;
+        }
+        assert.equal(total, 800, 'the ring lost or made points');
+    });
+});
