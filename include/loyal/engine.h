@@ -84,4 +84,68 @@ int ly_apikey_list(ly_conn *c, ly_arena *a, int64_t program_id, ly_key **out, si
 const char *ly_apikey_wire_id(ly_arena *a, const char *id);
 json_t *ly_apikey_to_json(ly_arena *a, const ly_key *k);
 
+/* ---- The ledger ------------------------------------------------------------
+ * Operations on points and store credit. Each runs as one transaction (or
+ * joins the caller's), locks the members it changes, and keeps the ledger's
+ * invariants (docs/ledger.md). Answers are written as JSON text, which is
+ * what idempotent replays give back byte for byte. */
+
+typedef struct ly_expiring {
+    int64_t points, expires_at;
+} ly_expiring;
+
+typedef struct ly_balance {
+    int64_t member_id, as_of;
+    int64_t points_balance, points_available, points_pending;
+    ly_expiring *expiring; /* soonest first, at most 20 */
+    size_t nexpiring;
+    int64_t credit_balance, credit_available;
+} ly_balance;
+
+/* A finished operation: the HTTP status and the JSON answer (malloc'd). */
+typedef struct ly_result {
+    int status;
+    char *body;
+    size_t len;
+    int replayed; /* the answer of an earlier identical request */
+} ly_result;
+
+int ly_balance_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id, int64_t as_of,
+                   ly_balance *out, ly_error *err);
+void ly_balance_write(const ly_balance *b, ly_jw *w);
+
+/* POST /v1/events: body is the request object; request_hash identifies its
+ * content (for replays by event id). simulate = 1 writes nothing. */
+int ly_event_post(ly_conn *c, ly_arena *a, int64_t program_id, const json_t *body,
+                  const char *request_hash, int simulate, ly_result *out, ly_error *err);
+
+/* Redemptions, adjustments, transfers; asset is "points" or "credit". */
+int ly_redeem(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id, const char *asset,
+              int64_t amount, ly_result *out, ly_error *err);
+int ly_redeem_cancel(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                     int64_t redemption_id, ly_result *out, ly_error *err);
+int ly_adjust(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id, const char *asset,
+              int64_t amount, const char *reason, ly_result *out, ly_error *err);
+int ly_transfer(ly_conn *c, ly_arena *a, int64_t program_id, int64_t from, int64_t to,
+                int64_t points, const char *reason, ly_result *out, ly_error *err);
+
+/* The member's ledger lines, newest first. */
+int ly_activity_list(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                     int64_t before_entry, int limit, ly_result *out, ly_error *err);
+
+/* Expires every lot past its date as of as_of, and idle balances under an
+ * inactivity policy. Idempotent. */
+typedef struct ly_expire_stats {
+    int64_t lots, points, members;
+} ly_expire_stats;
+int ly_expire_run(ly_conn *c, ly_arena *a, int64_t program_id, int64_t as_of, ly_expire_stats *out,
+                  ly_error *err);
+
+/* Every invariant of the ledger; *n violations (0: sound). */
+int ly_ledger_verify(ly_conn *c, ly_arena *a, ly_violation **out, size_t *n, ly_error *err);
+
+/* The largest amount or number of points the API accepts: 2^53, beyond
+ * which JSON clients lose precision. */
+#define LY_AMOUNT_MAX (INT64_C(1) << 53)
+
 #endif

@@ -49,6 +49,10 @@ typedef struct ly_member {
     int64_t created_at, updated_at;
     const char **cards; /* ncards card numbers, oldest first */
     size_t ncards;
+    /* Read only (the ledger keeps them): balances of the member's accounts,
+     * and the time of the last earn or spend (0 when none). */
+    int64_t points, credit;
+    int64_t last_activity_at;
 } ly_member;
 
 typedef struct ly_key {
@@ -96,6 +100,11 @@ int ly_store_commit(ly_conn *c, ly_error *err);
 void ly_store_rollback(ly_conn *c);
 /* 0 outside a transaction, 1 inside a read one, 2 inside a write one. */
 int ly_store_in_transaction(const ly_conn *c);
+/* A savepoint inside the current transaction (not nested): release keeps
+ * what was done since, rollback undoes it and the transaction goes on. */
+int ly_store_savepoint(ly_conn *c, ly_error *err);
+int ly_store_savepoint_release(ly_conn *c, ly_error *err);
+void ly_store_savepoint_rollback(ly_conn *c);
 
 /* Program. */
 int ly_store_program_get(ly_conn *c, ly_arena *a, int64_t program_id, ly_program *out,
@@ -132,6 +141,192 @@ int ly_store_key_list(ly_conn *c, ly_arena *a, int64_t program_id, ly_key **out,
 /* Sets revoked_at if not yet revoked; LY_ENOTFOUND when the program has no
  * such key. */
 int ly_store_key_revoke(ly_conn *c, int64_t program_id, const char *id, int64_t now, ly_error *err);
+
+/* ---- The ledger -------------------------------------------------------------
+ * Accounts hold a balance per asset ("points", "credit"). A member account
+ * has kind "member" and its member's id; program accounts have member_id 0
+ * and kinds "issued", "redeemed", "expired", "adjusted", "returned",
+ * "transfers". Accounts are created on first posting. A journal entry is
+ * immutable; its postings sum to zero per asset, which the engine
+ * guarantees and `loyal verify` checks. */
+
+typedef struct ly_posting {
+    int64_t member_id; /* 0 for a program account */
+    const char *kind;  /* "member" or a program account kind */
+    const char *asset; /* "points" or "credit" */
+    int64_t amount;    /* signed: + adds to the account's balance */
+} ly_posting;
+
+typedef struct ly_entry {
+    int64_t id;
+    int64_t program_id;
+    int64_t member_id;    /* the member it is about, 0 for none */
+    const char *kind;     /* "earn", "return", "redeem", "redeem_cancel", "adjust",
+                             "transfer", "expire" */
+    int64_t event_id;     /* events.id that caused it, 0 for none */
+    int64_t ref_entry_id; /* the entry it undoes or follows, 0 for none */
+    const char *memo;     /* a reason for people, may be NULL */
+    const char *data;     /* JSON object text with details, may be NULL */
+    int64_t effective_at; /* when it counts (an event's occurred_at, an as_of) */
+    int64_t created_at;
+} ly_entry;
+
+typedef struct ly_lot {
+    int64_t id;
+    int64_t program_id, member_id;
+    const char *asset;
+    int64_t entry_id;     /* the entry that created it */
+    int64_t amount;       /* > 0 */
+    int64_t remaining;    /* 0 <= remaining <= amount */
+    int64_t available_at; /* spendable from then (pending before) */
+    int64_t expires_at;   /* 0: never */
+    int64_t created_at;
+} ly_lot;
+
+/* Every change of a lot's remaining after its creation is a consumption
+ * by an entry: amount > 0 taken (spend, return, expiry, transfer, a debt
+ * settled by a new earn), amount < 0 given back (a cancelled redemption). */
+typedef struct ly_consumption {
+    int64_t entry_id, lot_id, amount;
+} ly_consumption;
+
+/* A member's ledger line: one posting to one of the member's accounts. */
+typedef struct ly_activity {
+    int64_t entry_id;
+    const char *kind, *asset, *memo, *data;
+    int64_t amount; /* signed, as posted to the member's account */
+    int64_t event_id;
+    int64_t effective_at, created_at;
+} ly_activity;
+
+typedef struct ly_event {
+    int64_t id; /* internal */
+    int64_t program_id;
+    const char *ext_id;   /* the client's id, or one made up; unique per program */
+    const char *type;     /* "purchase", "return", "custom:<name>" */
+    int64_t member_id;    /* 0: not a member (a non-member purchase) */
+    int64_t amount;       /* minor units, 0 when none */
+    const char *currency; /* may be NULL */
+    int64_t occurred_at;
+    int64_t original_id;    /* a return: events.id of its purchase; else 0 */
+    int64_t points, credit; /* earned (purchase) or reversed (return, negative) */
+    /* A purchase: what its returns have taken back so far. */
+    int64_t returned_amount, reversed_points, reversed_credit;
+    const char *returned_items; /* JSON object {"<item index>": quantity}, may be NULL */
+    int64_t entry_id;           /* its journal entry, 0 for none */
+    const char *body;           /* the request as received (JSON text) */
+    const char *request_hash;   /* hex digest of the canonical body, for replays */
+    const char *result;         /* the answer given (JSON text) */
+    int64_t created_at;
+} ly_event;
+
+typedef struct ly_redemption {
+    int64_t id;
+    int64_t program_id, member_id;
+    const char *asset;
+    int64_t amount;
+    int64_t entry_id;
+    const char *status; /* "active", "cancelled" */
+    int64_t cancel_entry_id;
+    int64_t created_at, cancelled_at;
+} ly_redemption;
+
+typedef struct ly_idem {
+    const char *key;
+    const char *route;        /* "POST /v1/..." the key was first used on */
+    const char *request_hash; /* hex digest of method, path and body */
+    int status;
+    const char *response;
+    int64_t created_at;
+} ly_idem;
+
+typedef struct ly_violation {
+    const char *invariant; /* e.g. "entry_balanced" */
+    const char *detail;    /* what and where, for a person */
+} ly_violation;
+
+/* Locks the member against concurrent ledger writes until the transaction
+ * ends (PostgreSQL: SELECT … FOR UPDATE on the member row; SQLite: nothing,
+ * its write transaction is exclusive). LY_ENOTFOUND when no such member. */
+int ly_store_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err);
+/* Sets members.last_activity_at. */
+int ly_store_member_touch(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
+                          ly_error *err);
+
+/* Inserts the entry (setting e->id) and its postings, creating accounts as
+ * needed and adding each amount to its account's balance (overflow of a
+ * balance is LY_EREFUSED "balance_overflow"). */
+int ly_store_entry_insert(ly_conn *c, ly_entry *e, const ly_posting *p, size_t n, ly_error *err);
+int ly_store_entry_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_entry *out,
+                       ly_error *err);
+/* Balance of one account, 0 when it does not exist yet. */
+int ly_store_account_balance(ly_conn *c, int64_t program_id, int64_t member_id, const char *kind,
+                             const char *asset, int64_t *balance, ly_error *err);
+
+/* Lots. insert sets l->id. */
+int ly_store_lot_insert(ly_conn *c, ly_lot *l, ly_error *err);
+/* The member's lots of an asset with remaining > 0, in spending order:
+ * expires_at ascending with never-expiring last, then created_at, then id. */
+int ly_store_lots_open(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                       const char *asset, ly_lot **out, size_t *n, ly_error *err);
+/* Lots an entry created, by id. */
+int ly_store_lots_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
+                           ly_lot **out, size_t *n, ly_error *err);
+/* Records the consumption and moves the lot's remaining by -k->amount
+ * (LY_EINTERNAL if that would leave it outside 0..amount). */
+int ly_store_consumption_insert(ly_conn *c, int64_t program_id, const ly_consumption *k,
+                                ly_error *err);
+int ly_store_consumptions_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
+                                   ly_consumption **out, size_t *n, ly_error *err);
+/* Up to limit lots of the program with remaining > 0 and 0 < expires_at <=
+ * as_of, by member_id then id. */
+int ly_store_lots_expired(ly_conn *c, ly_arena *a, int64_t program_id, int64_t as_of, int limit,
+                          ly_lot **out, size_t *n, ly_error *err);
+/* Up to limit member ids (ascending, > after_id) whose points balance is not
+ * 0 and whose last activity (or enrolment, when none) is before `before`. */
+int ly_store_members_inactive(ly_conn *c, ly_arena *a, int64_t program_id, int64_t before,
+                              int64_t after_id, int limit, int64_t **out, size_t *n, ly_error *err);
+
+/* The member's ledger lines, newest first (by entry id), entry id <
+ * before_entry (0: from the newest), at most limit. */
+int ly_store_activity(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                      int64_t before_entry, int limit, ly_activity **out, size_t *n, ly_error *err);
+
+/* Events. insert sets ev->id; LY_ECONFLICT field "id" when ext_id is taken. */
+int ly_store_event_insert(ly_conn *c, ly_event *ev, ly_error *err);
+int ly_store_event_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *ext_id,
+                       ly_event *out, ly_error *err);
+int ly_store_event_get_by_id(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_event *out,
+                             ly_error *err);
+/* Updates entry_id, points, credit, returned_amount, reversed_points,
+ * reversed_credit, returned_items and result of event ev->id. */
+int ly_store_event_update(ly_conn *c, const ly_event *ev, ly_error *err);
+
+/* Redemptions. insert sets r->id. */
+int ly_store_redemption_insert(ly_conn *c, ly_redemption *r, ly_error *err);
+int ly_store_redemption_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id,
+                            ly_redemption *out, ly_error *err);
+/* Sets status "cancelled", cancel_entry_id and cancelled_at. */
+int ly_store_redemption_cancel(ly_conn *c, const ly_redemption *r, ly_error *err);
+
+/* Idempotency keys, per program. get: LY_ENOTFOUND when unused. put:
+ * LY_ECONFLICT when the key was stored meanwhile (a concurrent duplicate). */
+int ly_store_idem_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *key, ly_idem *out,
+                      ly_error *err);
+int ly_store_idem_put(ly_conn *c, int64_t program_id, const ly_idem *i, ly_error *err);
+
+/* Checks every ledger invariant of every program and lists each violation
+ * (an empty list when the ledger is sound):
+ *   entry_balanced     each entry's postings sum to 0 per asset
+ *   account_balance    each account's balance equals the sum of its postings
+ *   member_lots        each member account's balance b: the remaining of its
+ *                      lots sums to max(b, 0)
+ *   lot_bounds         0 <= remaining <= amount for every lot
+ *   lot_consumed       amount - remaining equals the sum of the lot's
+ *                      consumptions
+ *   event_entry        every member purchase or return with points or credit
+ *                      has its entry */
+int ly_store_verify(ly_conn *c, ly_arena *a, ly_violation **out, size_t *n, ly_error *err);
 
 /* Row count of every table of the schema, in a fixed order (for `loyal status`
  * and for tests that check nothing was written). */

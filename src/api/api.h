@@ -50,6 +50,8 @@ typedef struct ly_req {
     size_t resp_len;
     const char *content_type;
     const char *allow;
+    int replayed; /* the answer is a stored one (Idempotent-Replayed) */
+    int retry;    /* the store asked for the transaction to be run again */
 } ly_req;
 
 /* The route table and its length. */
@@ -64,6 +66,11 @@ int ly__reply_text(ly_req *r, int status, const char *content_type, const char *
 int ly__reply_error(ly_req *r, const ly_error *err);
 int ly__fail(ly_req *r, int rc, const char *code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* Writes msg as a JSON string, any ill-formed UTF-8 replaced. */
+void ly__jw_message(ly_jw *w, const char *msg);
+/* Hex BLAKE2b-256 of data, in the request's arena (NULL: out of memory). */
+const char *ly__hash_hex(ly_req *r, const void *data, size_t len);
 
 /* Inputs. */
 const char *ly__query(ly_req *r, const char *name);

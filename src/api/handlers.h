@@ -18,6 +18,17 @@ int ly__h_member_get(ly_req *r);
 int ly__h_member_patch(ly_req *r);
 int ly__h_member_cards(ly_req *r);
 
+int ly__h_events_post(ly_req *r);
+int ly__h_events_batch(ly_req *r);
+int ly__h_events_simulate(ly_req *r);
+int ly__h_member_balance(ly_req *r);
+int ly__h_member_activity(ly_req *r);
+int ly__h_member_redeem(ly_req *r);
+int ly__h_redemption_cancel(ly_req *r);
+int ly__h_member_adjust(ly_req *r);
+int ly__h_transfers(ly_req *r);
+int ly__h_jobs_expire(ly_req *r);
+
 int ly__h_keys_create(ly_req *r);
 int ly__h_keys_list(ly_req *r);
 int ly__h_key_revoke(ly_req *r);

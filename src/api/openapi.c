@@ -68,6 +68,29 @@ static const char schemas[] =
     "\"name\":{\"type\":\"string\",\"nullable\":true},"
     "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
     "\"revoked_at\":{\"type\":\"string\",\"format\":\"date-time\",\"nullable\":true}}},"
+    "\"Event\":{\"type\":\"object\",\"required\":[\"type\"],\"properties\":{"
+    "\"id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\",\"example\":\"purchase\"},"
+    "\"member\":{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"object\"}]},"
+    "\"enroll\":{\"type\":\"boolean\"},"
+    "\"occurred_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+    "\"amount\":{\"type\":\"integer\"},\"currency\":{\"type\":\"string\"},"
+    "\"channel\":{\"type\":\"string\"},\"store\":{\"type\":\"string\"},"
+    "\"items\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+    "\"sku\":{\"type\":\"string\"},\"category\":{\"type\":\"string\"},"
+    "\"quantity\":{\"type\":\"integer\"},\"unit_price\":{\"type\":\"integer\"},"
+    "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}},"
+    "\"attributes\":{\"type\":\"object\"},\"original_event_id\":{\"type\":\"string\"}}},"
+    "\"EventBatch\":{\"type\":\"object\",\"required\":[\"events\"],\"properties\":{"
+    "\"events\":{\"type\":\"array\",\"maxItems\":1000,"
+    "\"items\":{\"$ref\":\"#/components/schemas/Event\"}}}},"
+    "\"Redemption\":{\"type\":\"object\",\"properties\":{\"points\":{\"type\":\"integer\"},"
+    "\"credit\":{\"type\":\"integer\"}}},"
+    "\"Adjustment\":{\"type\":\"object\",\"required\":[\"asset\",\"amount\",\"reason\"],"
+    "\"properties\":{\"asset\":{\"type\":\"string\",\"enum\":[\"points\",\"credit\"]},"
+    "\"amount\":{\"type\":\"integer\"},\"reason\":{\"type\":\"string\"}}},"
+    "\"Transfer\":{\"type\":\"object\",\"required\":[\"from\",\"to\",\"points\"],"
+    "\"properties\":{\"from\":{\"type\":\"string\"},\"to\":{\"type\":\"string\"},"
+    "\"points\":{\"type\":\"integer\"},\"reason\":{\"type\":\"string\"}}},"
     "\"KeyCreate\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"scope\"],"
     "\"properties\":{\"scope\":{\"type\":\"string\",\"enum\":[\"admin\",\"pos\",\"partner\","
     "\"read\"]},\"name\":{\"type\":\"string\"}}}"
@@ -84,6 +107,10 @@ static const char *answer_schema(const ly_route *rt)
         {"/v1/program", "Program"},
         {"/v1/keys", "Key"},
     };
+    /* Only the routes whose answer is the resource itself. */
+    if (strstr(rt->pattern, "/balance") || strstr(rt->pattern, "/activity") ||
+        strstr(rt->pattern, "/redemptions") || strstr(rt->pattern, "/adjustments"))
+        return NULL;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (strncmp(rt->pattern, rows[i].prefix, strlen(rows[i].prefix)) == 0)
             return rows[i].schema;

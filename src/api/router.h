@@ -21,7 +21,11 @@ typedef struct ly_route {
     const char *scope; /* least scope needed, NULL for public routes */
     const char *summary;
     const char *body_schema; /* name of the request schema in openapi, or NULL */
+    unsigned flags;          /* LY_ROUTE_* */
 } ly_route;
+
+/* A write that Idempotency-Key does not apply to (it writes nothing). */
+#define LY_ROUTE_NO_IDEMPOTENCY 1u
 
 typedef struct ly_route_match {
     int index;      /* row of the table, -1 when nothing matched */

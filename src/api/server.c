@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "api/api.h"
 #include "loyal/engine.h"
 #include "loyal/json.h"
@@ -100,9 +102,27 @@ static void utf8_scrub(char *s)
     }
 }
 
+void ly__jw_message(ly_jw *w, const char *msg)
+{
+    char buf[sizeof((ly_error *)0)->message];
+    snprintf(buf, sizeof buf, "%s", msg);
+    utf8_scrub(buf);
+    ly_jw_str(w, buf);
+}
+
+const char *ly__hash_hex(ly_req *r, const void *data, size_t len)
+{
+    unsigned char h[crypto_generichash_BYTES];
+    char *hex = ly_arena_alloc(&r->arena, sizeof h * 2 + 1);
+    if (!hex || crypto_generichash(h, sizeof h, data, len, NULL, 0) != 0)
+        return NULL;
+    return sodium_bin2hex(hex, sizeof h * 2 + 1, h, sizeof h);
+}
+
 int ly__reply_error(ly_req *r, const ly_error *err_in)
 {
     ly_error scrubbed = *err_in, *err = &scrubbed;
+    r->retry = err->rc == LY_ERETRY;
     utf8_scrub(err->message);
     utf8_scrub(err->field);
     int status = ly_error_http_status(err->rc);
@@ -249,6 +269,99 @@ static int authorize(ly_req *r)
     return LY_OK;
 }
 
+#define IDEMPOTENCY_ATTEMPTS 8
+
+static int idem_key_valid(const char *key)
+{
+    size_t n = strlen(key);
+    if (n < 1 || n > 255)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (key[i] < 0x21 || key[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* Replies with a kept answer, or refuses a key reused for another request. */
+static void idem_replay(ly_req *r, const ly_idem *kept, const char *hash)
+{
+    if (strcmp(kept->request_hash, hash) != 0) {
+        ly__fail(r, LY_ECONFLICT, "idempotency_conflict", NULL,
+                 "Idempotency-Key %.64s was used for another request (%s)", kept->key, kept->route);
+        return;
+    }
+    ly__reply_text(r, kept->status, "application/json", kept->response, strlen(kept->response));
+    r->replayed = 1;
+}
+
+/* A write under an Idempotency-Key: the key's check, the handler's work and
+ * the kept answer are one transaction, so a key is used once or not at all.
+ * A refusal (4xx or 5xx) keeps nothing. */
+static void idempotent(ly_req *r, const char *key)
+{
+    if (!idem_key_valid(key)) {
+        ly__fail(r, LY_EINVAL, "invalid_idempotency_key", NULL,
+                 "Idempotency-Key must be 1 to 255 printable ASCII characters");
+        return;
+    }
+    const char *route = ly_arena_printf(&r->arena, "%s %s", r->method, r->path);
+    char *material = route ? ly_arena_printf(&r->arena, "%s\n%.*s", route, (int)r->body_len,
+                                             r->body ? r->body : "")
+                           : NULL;
+    const char *hash = material ? ly__hash_hex(r, material, strlen(material)) : NULL;
+    ly_conn *db = ly__db(r);
+    if (!hash || !db) {
+        if (!hash)
+            ly__fail(r, LY_ENOMEM, NULL, NULL, "out of memory");
+        return;
+    }
+    ly_error err;
+    for (int attempt = 0; attempt < IDEMPOTENCY_ATTEMPTS; attempt++) {
+        ly_error_clear(&err);
+        ly_idem kept;
+        int rc = ly_store_begin_write(db, &err);
+        if (rc == LY_OK)
+            rc = ly_store_idem_get(db, &r->arena, r->program_id, key, &kept, &err);
+        if (rc == LY_OK) {
+            ly_store_rollback(db);
+            idem_replay(r, &kept, hash);
+            return;
+        }
+        if (rc != LY_ENOTFOUND) {
+            ly_store_rollback(db);
+            if (rc == LY_ERETRY)
+                continue;
+            ly__reply_error(r, &err);
+            return;
+        }
+        r->retry = 0;
+        r->replayed = 0;
+        r->route->handler(r);
+        if (r->status >= 400 || !ly_store_in_transaction(db)) {
+            ly_store_rollback(db);
+            if (r->retry)
+                continue;
+            return;
+        }
+        ly_idem mine = {key, route, hash, r->status, NULL, ly_time_now_ms()};
+        mine.response = ly_arena_strndup(&r->arena, r->resp, r->resp_len);
+        rc = mine.response ? ly_store_idem_put(db, r->program_id, &mine, &err) : LY_ENOMEM;
+        if (rc == LY_OK)
+            rc = ly_store_commit(db, &err);
+        else
+            ly_store_rollback(db);
+        if (rc == LY_OK)
+            return;
+        /* Taken meanwhile by a concurrent duplicate: the next attempt replays it. */
+        if (rc != LY_ECONFLICT && rc != LY_ERETRY) {
+            ly__reply_error(r, &err);
+            return;
+        }
+    }
+    ly__fail(r, LY_ESTORE, "storage_busy", NULL,
+             "the store stayed busy after %d attempts; retry later", IDEMPOTENCY_ATTEMPTS);
+}
+
 static void dispatch(ly_req *r)
 {
     ly_route_find(ly__routes, ly__nroutes, r->method, r->path, &r->match);
@@ -271,6 +384,12 @@ static void dispatch(ly_req *r)
     }
     if (r->route->scope && authorize(r) != LY_OK)
         return;
+    const char *key = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, "Idempotency-Key");
+    if (key && strcmp(r->route->method, "GET") != 0 &&
+        !(r->route->flags & LY_ROUTE_NO_IDEMPOTENCY)) {
+        idempotent(r, key);
+        return;
+    }
     r->route->handler(r);
 }
 
@@ -367,6 +486,8 @@ static enum MHD_Result respond(ly_server *s, ly_req *r)
                             r->content_type ? r->content_type : "application/json");
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->replayed)
+        MHD_add_response_header(resp, "Idempotent-Replayed", "true");
     enum MHD_Result ret = MHD_queue_response(r->mc, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;

@@ -38,6 +38,8 @@ int cli_demo(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
 int cli_keys(int argc, char **argv);
 int cli_status(int argc, char **argv);
+int cli_verify(int argc, char **argv);
+int cli_expire(int argc, char **argv);
 int cli_version(int argc, char **argv);
 
 #endif

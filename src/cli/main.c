@@ -12,6 +12,8 @@ static const cli_cmd commands[] = {
     {"demo", cli_demo, "create a demo program in ./loyal-demo.db and serve it"},
     {"migrate", cli_migrate, "bring the database schema up to date"},
     {"keys", cli_keys, "create, list and revoke API keys"},
+    {"verify", cli_verify, "check every invariant of the ledger"},
+    {"expire", cli_expire, "run the points expiry job (--as-of)"},
     {"status", cli_status, "show the database's backend, schema version and row counts"},
     {"version", cli_version, "print the version"},
 };

@@ -1,7 +1,9 @@
 /* `loyal serve` and `loyal demo`: open and migrate the store, start the HTTP
  * server, and wait for SIGINT or SIGTERM to drain and stop. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "cli/cli.h"
 #include "loyal/engine.h"
 #include "loyal/server.h"
+#include "loyal/timeutil.h"
 
 #define DRAIN_MS 10000
 
@@ -59,6 +62,7 @@ typedef struct serve_args {
     long threads;
     FILE *access_log;
     long max_body;
+    long expire_every; /* seconds between expiry runs, 0: never */
 } serve_args;
 
 static int read_serve_args(const char *cmd, cli_opt *opts, const char *default_db, serve_args *a)
@@ -84,6 +88,10 @@ static int read_serve_args(const char *cmd, cli_opt *opts, const char *default_d
     if (t && parse_int(cmd, "threads", t, 1, 256, &a->threads))
         return CLI_USAGE;
     a->max_body = 1 << 20;
+    a->expire_every = 3600;
+    const char *ev = cli_get(opts, "expire-every");
+    if (ev && parse_int(cmd, "expire-every", ev, 0, 31L * 86400, &a->expire_every))
+        return CLI_USAGE;
     const char *log = cli_get(opts, "access-log");
     a->access_log = stderr;
     if (log && strcmp(log, "off") == 0) {
@@ -96,6 +104,82 @@ static int read_serve_args(const char *cmd, cli_opt *opts, const char *default_d
         }
     }
     return 0;
+}
+
+/* The scheduler: runs the expiry job at start and then every `every`
+ * seconds, until told to stop. */
+typedef struct scheduler {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    long every;
+    ly_store *store;
+} scheduler;
+
+static void scheduled_expiry(ly_store *store)
+{
+    ly_error err;
+    ly_error_clear(&err);
+    ly_arena a;
+    ly_arena_init(&a, 16384);
+    ly_expire_stats st = {0};
+    int64_t now = ly_time_now_ms();
+    ly_conn *c = ly_store_acquire(store, &err);
+    int rc = c ? ly_expire_run(c, &a, LY_DEFAULT_PROGRAM, now, &st, &err) : LY_ESTORE;
+    if (c)
+        ly_store_release(store, c);
+    ly_arena_release(&a);
+    char ts[LY_TIME_BUFSZ];
+    ly_time_format(now, ts);
+    if (rc != LY_OK)
+        fprintf(stderr, "{\"ts\":\"%s\",\"job\":\"expire\",\"error\":\"%s\"}\n", ts, err.code);
+    else if (st.lots)
+        fprintf(stderr,
+                "{\"ts\":\"%s\",\"job\":\"expire\",\"lots_expired\":%lld,\"points_expired\":%lld,"
+                "\"members\":%lld}\n",
+                ts, (long long)st.lots, (long long)st.points, (long long)st.members);
+}
+
+static void *scheduler_main(void *arg)
+{
+    scheduler *sc = arg;
+    pthread_mutex_lock(&sc->mu);
+    while (!sc->stop) {
+        pthread_mutex_unlock(&sc->mu);
+        scheduled_expiry(sc->store);
+        pthread_mutex_lock(&sc->mu);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += sc->every;
+        while (!sc->stop && pthread_cond_timedwait(&sc->cv, &sc->mu, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&sc->mu);
+    return NULL;
+}
+
+static int scheduler_start(scheduler *sc, ly_store *store, long every)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->store = store;
+    sc->every = every;
+    pthread_mutex_init(&sc->mu, NULL);
+    pthread_cond_init(&sc->cv, NULL);
+    return every > 0 ? pthread_create(&sc->thread, NULL, scheduler_main, sc) : 0;
+}
+
+static void scheduler_stop(scheduler *sc)
+{
+    if (sc->every > 0) {
+        pthread_mutex_lock(&sc->mu);
+        sc->stop = 1;
+        pthread_cond_signal(&sc->cv);
+        pthread_mutex_unlock(&sc->mu);
+        pthread_join(sc->thread, NULL);
+    }
+    pthread_cond_destroy(&sc->cv);
+    pthread_mutex_destroy(&sc->mu);
 }
 
 static int run_server(const char *cmd, serve_args *a, ly_store *store, const char *banner)
@@ -131,21 +215,29 @@ static int run_server(const char *cmd, serve_args *a, ly_store *store, const cha
     printf("loyal %s: serving http://%s:%d on %s (%s, %ld threads); Ctrl-C stops\n", cmd, hostbuf,
            ly_server_port(srv), a->db, ly_store_backend(store), a->threads);
     fflush(stdout);
+    scheduler sc;
+    if (scheduler_start(&sc, store, a->expire_every) != 0) {
+        fprintf(stderr, "loyal %s: cannot start the scheduler\n", cmd);
+        ly_server_stop(srv, 0);
+        return 1;
+    }
     int sig = 0;
     sigwait(&set, &sig);
+    scheduler_stop(&sc);
     fprintf(stderr, "loyal %s: %s received, finishing requests in flight\n", cmd,
             sig == SIGINT ? "SIGINT" : "SIGTERM");
     ly_server_stop(srv, DRAIN_MS);
     return 0;
 }
 
-#define SERVE_OPTS                                                                                 \
-    {"db", "PATH|URL", "SQLite file or postgres:// URL (env LOYAL_DB)", NULL},                     \
-        {"listen", "HOST:PORT", "address to serve on (env LOYAL_LISTEN; 127.0.0.1:8080)", NULL},   \
-        {"threads", "N", "worker threads (default: number of CPUs)", NULL},                        \
-    {                                                                                              \
-        "access-log", "PATH|-|off", "JSON access log lines (default - for stderr)", NULL           \
-    }
+/* clang-format off */
+#define SERVE_OPTS                                                                     \
+    {"db", "PATH|URL", "SQLite file or postgres:// URL (env LOYAL_DB)", NULL},         \
+    {"listen", "HOST:PORT", "address to serve on (env LOYAL_LISTEN; 127.0.0.1:8080)", NULL}, \
+    {"threads", "N", "worker threads (default: number of CPUs)", NULL},                \
+    {"access-log", "PATH|-|off", "JSON access log lines (default - for stderr)", NULL}, \
+    {"expire-every", "SECONDS", "run the expiry job this often (3600; 0: never)", NULL}
+/* clang-format on */
 
 int cli_serve(int argc, char **argv)
 {

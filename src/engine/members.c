@@ -343,9 +343,9 @@ void ly_member_write(const ly_member *m, ly_jw *w)
     ly_jw_key(w, "balances");
     ly_jw_obj_begin(w);
     ly_jw_key(w, "points");
-    ly_jw_int(w, 0);
+    ly_jw_int(w, m->points);
     ly_jw_key(w, "credit");
-    ly_jw_int(w, 0);
+    ly_jw_int(w, m->credit);
     ly_jw_obj_end(w);
     ly_jw_key(w, "created_at");
     ly_jw_str(w, created);

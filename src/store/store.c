@@ -3,6 +3,7 @@
  * backend's table of functions. */
 #include "store/store_int.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,15 @@ struct ly_store {
     pthread_cond_t cv;
 };
 
-static const char *const tables[LY_STORE_NTABLES] = {"programs", "members", "member_cards",
-                                                     "api_keys"};
+static const char *const tables[LY_STORE_NTABLES] = {
+    "programs", "members", "member_cards",     "api_keys", "accounts",    "entries",
+    "postings", "lots",    "lot_consumptions", "events",   "redemptions", "idempotency_keys"};
+
+static const char *const invariants[LY_VERIFY_COUNT] = {
+    [LY_VERIFY_ENTRY_BALANCED] = "entry_balanced", [LY_VERIFY_ACCOUNT_BALANCE] = "account_balance",
+    [LY_VERIFY_MEMBER_LOTS] = "member_lots",       [LY_VERIFY_LOT_BOUNDS] = "lot_bounds",
+    [LY_VERIFY_LOT_CONSUMED] = "lot_consumed",     [LY_VERIFY_EVENT_ENTRY] = "event_entry",
+};
 
 /* Created by ly_store_migrate before anything else, in both dialects. */
 static const char migrations_table_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrations (\n"
@@ -30,15 +38,21 @@ static const char migrations_table_sql[] = "CREATE TABLE IF NOT EXISTS schema_mi
 
 static const char *const by_names[LY_BY_COUNT] = {"external_id", "email", "phone", "card"};
 
+/* The unique constraints of the schema, the field each one protects and what
+ * a clash means. */
 static const struct {
+    const char *constraint;
     const char *field;
     const char *message;
 } conflicts[] = {
-    {"external_id", "external_id is already used by another member"},
-    {"email", "email is already used by another member"},
-    {"phone", "phone is already used by another member"},
-    {"card", "card is already attached to a member"},
-    {"id", "a key with this id already exists"},
+    {"members_external_id_key", "external_id", "external_id is already used by another member"},
+    {"members_email_key", "email", "email is already used by another member"},
+    {"members_phone_key", "phone", "phone is already used by another member"},
+    {"member_cards_pkey", "card", "card is already attached to a member"},
+    {"api_keys_pkey", "id", "a key with this id already exists"},
+    {"events_ext_id_key", "id", "an event with this id already exists"},
+    {"idempotency_keys_pkey", "idempotency_key",
+     "this idempotency_key was stored meanwhile by another request"},
 };
 
 static int64_t now_ms(void)
@@ -325,6 +339,194 @@ int ly_store_key_revoke(ly_conn *c, int64_t program_id, const char *id, int64_t 
     return c->ops->key_revoke(c, program_id, id, now, err);
 }
 
+int ly_store_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err)
+{
+    return c->ops->member_lock(c, program_id, member_id, err);
+}
+
+int ly_store_member_touch(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
+                          ly_error *err)
+{
+    return c->ops->member_touch(c, program_id, member_id, at, err);
+}
+
+/* The engine builds postings; one that names no account, or two that name
+ * the same one, is its bug. */
+static int check_postings(const ly_posting *p, size_t n, ly_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!p[i].kind || !p[i].asset)
+            return ly_error_set(err, LY_EINTERNAL, NULL, NULL,
+                                "posting %zu names no account kind or asset", i);
+        for (size_t j = 0; j < i; j++)
+            if (p[j].member_id == p[i].member_id && strcmp(p[j].kind, p[i].kind) == 0 &&
+                strcmp(p[j].asset, p[i].asset) == 0)
+                return ly_error_set(err, LY_EINTERNAL, NULL, NULL,
+                                    "an entry posts twice to account %s %s of member %" PRId64,
+                                    p[i].kind, p[i].asset, p[i].member_id);
+    }
+    return 0;
+}
+
+int ly_store_entry_insert(ly_conn *c, ly_entry *e, const ly_posting *p, size_t n, ly_error *err)
+{
+    int rc = check_postings(p, n, err);
+    return rc < 0 ? rc : c->ops->entry_insert(c, e, p, n, err);
+}
+
+int ly_store_entry_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_entry *out,
+                       ly_error *err)
+{
+    return c->ops->entry_get(c, a, program_id, id, out, err);
+}
+
+int ly_store_account_balance(ly_conn *c, int64_t program_id, int64_t member_id, const char *kind,
+                             const char *asset, int64_t *balance, ly_error *err)
+{
+    return c->ops->account_balance(c, program_id, member_id, kind, asset, balance, err);
+}
+
+int ly_store_lot_insert(ly_conn *c, ly_lot *l, ly_error *err)
+{
+    return c->ops->lot_insert(c, l, err);
+}
+
+int ly_store_lots_open(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                       const char *asset, ly_lot **out, size_t *n, ly_error *err)
+{
+    return c->ops->lots_open(c, a, program_id, member_id, asset, out, n, err);
+}
+
+int ly_store_lots_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
+                           ly_lot **out, size_t *n, ly_error *err)
+{
+    return c->ops->lots_of_entry(c, a, program_id, entry_id, out, n, err);
+}
+
+int ly_store_consumption_insert(ly_conn *c, int64_t program_id, const ly_consumption *k,
+                                ly_error *err)
+{
+    return c->ops->consumption_insert(c, program_id, k, err);
+}
+
+int ly_store_consumptions_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
+                                   ly_consumption **out, size_t *n, ly_error *err)
+{
+    return c->ops->consumptions_of_entry(c, a, program_id, entry_id, out, n, err);
+}
+
+/* Lists answer nothing for a limit of 0; a negative one is a mistake. */
+static int check_limit(int limit, size_t *n, ly_error *err)
+{
+    *n = 0;
+    if (limit < 0)
+        return ly_error_set(err, LY_EINVAL, NULL, "limit", "limit must not be negative");
+    return limit;
+}
+
+int ly_store_lots_expired(ly_conn *c, ly_arena *a, int64_t program_id, int64_t as_of, int limit,
+                          ly_lot **out, size_t *n, ly_error *err)
+{
+    *out = NULL;
+    int rc = check_limit(limit, n, err);
+    return rc <= 0 ? rc : c->ops->lots_expired(c, a, program_id, as_of, limit, out, n, err);
+}
+
+int ly_store_members_inactive(ly_conn *c, ly_arena *a, int64_t program_id, int64_t before,
+                              int64_t after_id, int limit, int64_t **out, size_t *n, ly_error *err)
+{
+    *out = NULL;
+    int rc = check_limit(limit, n, err);
+    return rc <= 0
+               ? rc
+               : c->ops->members_inactive(c, a, program_id, before, after_id, limit, out, n, err);
+}
+
+int ly_store_activity(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                      int64_t before_entry, int limit, ly_activity **out, size_t *n, ly_error *err)
+{
+    *out = NULL;
+    int rc = check_limit(limit, n, err);
+    if (rc <= 0)
+        return rc;
+    return c->ops->activity(c, a, program_id, member_id,
+                            before_entry > 0 ? before_entry : INT64_MAX, limit, out, n, err);
+}
+
+int ly_store_event_insert(ly_conn *c, ly_event *ev, ly_error *err)
+{
+    return c->ops->event_insert(c, ev, err);
+}
+
+int ly_store_event_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *ext_id,
+                       ly_event *out, ly_error *err)
+{
+    return c->ops->event_get(c, a, program_id, ext_id, out, err);
+}
+
+int ly_store_event_get_by_id(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_event *out,
+                             ly_error *err)
+{
+    return c->ops->event_get_by_id(c, a, program_id, id, out, err);
+}
+
+int ly_store_event_update(ly_conn *c, const ly_event *ev, ly_error *err)
+{
+    return c->ops->event_update(c, ev, err);
+}
+
+int ly_store_redemption_insert(ly_conn *c, ly_redemption *r, ly_error *err)
+{
+    return c->ops->redemption_insert(c, r, err);
+}
+
+int ly_store_redemption_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id,
+                            ly_redemption *out, ly_error *err)
+{
+    return c->ops->redemption_get(c, a, program_id, id, out, err);
+}
+
+int ly_store_redemption_cancel(ly_conn *c, const ly_redemption *r, ly_error *err)
+{
+    return c->ops->redemption_cancel(c, r, err);
+}
+
+int ly_store_idem_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *key, ly_idem *out,
+                      ly_error *err)
+{
+    return c->ops->idem_get(c, a, program_id, key, out, err);
+}
+
+int ly_store_idem_put(ly_conn *c, int64_t program_id, const ly_idem *i, ly_error *err)
+{
+    return c->ops->idem_put(c, program_id, i, err);
+}
+
+int ly_store_verify(ly_conn *c, ly_arena *a, ly_violation **out, size_t *n, ly_error *err)
+{
+    ly_violation *v = NULL;
+    size_t k = 0;
+    *out = NULL;
+    *n = 0;
+    for (int check = 0; check < LY_VERIFY_COUNT && k < LY_VERIFY_MAX; check++) {
+        const char **details;
+        size_t m;
+        int rc = c->ops->verify(c, a, check, (int)(LY_VERIFY_MAX - k), &details, &m, err);
+        if (rc < 0)
+            return rc;
+        for (size_t i = 0; i < m && k < LY_VERIFY_MAX; i++) {
+            ly_violation *grown = ly__arena_grow(a, v, k, sizeof *v);
+            if (!grown)
+                return ly__store_nomem(err);
+            v = grown;
+            v[k++] = (ly_violation){invariants[check], details[i]};
+        }
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
 int ly_store_table_counts(ly_conn *c, ly_arena *a, ly_table_count **out, size_t *n, ly_error *err)
 {
     int64_t rows[LY_STORE_NTABLES];
@@ -348,13 +550,24 @@ int ly__store_nomem(ly_error *err)
     return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
 }
 
-int ly__store_conflict(ly_error *err, const char *field)
+int ly__store_conflict(ly_error *err, const char *constraint, const char *detail)
 {
-    for (size_t i = 0; i < sizeof conflicts / sizeof conflicts[0]; i++)
-        if (strcmp(field, conflicts[i].field) == 0)
-            return ly_error_set(err, LY_ECONFLICT, "already_exists", field, "%s",
+    for (size_t i = 0; constraint && i < sizeof conflicts / sizeof conflicts[0]; i++)
+        if (strcmp(constraint, conflicts[i].constraint) == 0)
+            return ly_error_set(err, LY_ECONFLICT, "already_exists", conflicts[i].field, "%s",
                                 conflicts[i].message);
-    return ly_error_set(err, LY_ECONFLICT, "already_exists", field, "%s is already used", field);
+    return ly_error_set(err, LY_ECONFLICT, "already_exists", NULL, "%s", detail);
+}
+
+int ly__store_overflow(ly_error *err)
+{
+    return ly_error_set(err, LY_EREFUSED, "balance_overflow", NULL,
+                        "the balance would leave the range the ledger can hold");
+}
+
+int ly__store_not_found(ly_error *err, const char *what, int64_t id)
+{
+    return ly_error_set(err, LY_ENOTFOUND, NULL, NULL, "%s %" PRId64 " not found", what, id);
 }
 
 int ly__member_not_found(ly_error *err, int by)
@@ -399,4 +612,24 @@ ly_member *ly__member_in(ly_member *ms, size_t n, int64_t id)
             hi = mid;
     }
     return NULL;
+}
+
+/* Savepoints are plain SQL in both dialects; one name suffices since they
+ * are not nested. */
+int ly_store_savepoint(ly_conn *c, ly_error *err)
+{
+    return c->ops->exec_script(c, "SAVEPOINT ly_sp", err);
+}
+
+int ly_store_savepoint_release(ly_conn *c, ly_error *err)
+{
+    return c->ops->exec_script(c, "RELEASE SAVEPOINT ly_sp", err);
+}
+
+void ly_store_savepoint_rollback(ly_conn *c)
+{
+    ly_error ignored;
+    /* After ROLLBACK TO the savepoint still exists: release it too. */
+    if (c->ops->exec_script(c, "ROLLBACK TO SAVEPOINT ly_sp", &ignored) == LY_OK)
+        c->ops->exec_script(c, "RELEASE SAVEPOINT ly_sp", &ignored);
 }

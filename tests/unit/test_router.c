@@ -17,14 +17,14 @@ static int h(struct ly_req *r)
 }
 
 static const ly_route table[] = {
-    {"GET", "/healthz", h, NULL, "", NULL},
-    {"GET", "/v1/members", h, "read", "", NULL},
-    {"POST", "/v1/members", h, "pos", "", NULL},
-    {"GET", "/v1/members/{id}", h, "read", "", NULL},
-    {"PATCH", "/v1/members/{id}", h, "pos", "", NULL},
-    {"POST", "/v1/members/{id}/cards", h, "pos", "", NULL},
-    {"DELETE", "/v1/keys/{id}", h, "admin", "", NULL},
-    {"GET", "/v1/a/{x}/b/{y}", h, "read", "", NULL},
+    {"GET", "/healthz", h, NULL, "", NULL, 0},
+    {"GET", "/v1/members", h, "read", "", NULL, 0},
+    {"POST", "/v1/members", h, "pos", "", NULL, 0},
+    {"GET", "/v1/members/{id}", h, "read", "", NULL, 0},
+    {"PATCH", "/v1/members/{id}", h, "pos", "", NULL, 0},
+    {"POST", "/v1/members/{id}/cards", h, "pos", "", NULL, 0},
+    {"DELETE", "/v1/keys/{id}", h, "admin", "", NULL, 0},
+    {"GET", "/v1/a/{x}/b/{y}", h, "read", "", NULL, 0},
 };
 #define N (sizeof table / sizeof table[0])
 

@@ -1,0 +1,693 @@
+/* Events: a purchase earns, a return reverses what its purchase earned in
+ * proportion, a custom event is recorded. Each is one transaction that also
+ * keeps the event and its answer, so that the same event sent again gets the
+ * same answer and changes nothing. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "engine/ledger_int.h"
+#include "engine/txn.h"
+#include "loyal/json.h"
+#include "loyal/timeutil.h"
+
+static const ly_json_field event_fields[] = {
+    {"id", LY_JSON_STRING, 0, 128},
+    {"type", LY_JSON_STRING, LY_FIELD_REQUIRED, 64},
+    {"member", LY_JSON_ANY, LY_FIELD_NULLABLE, 0},
+    {"enroll", LY_JSON_BOOLEAN, 0, 0},
+    {"occurred_at", LY_JSON_STRING, 0, 64},
+    {"amount", LY_JSON_INTEGER, 0, 0},
+    {"currency", LY_JSON_STRING, 0, 0},
+    {"channel", LY_JSON_STRING, LY_FIELD_NULLABLE, 64},
+    {"store", LY_JSON_STRING, LY_FIELD_NULLABLE, 64},
+    {"items", LY_JSON_ARRAY, 0, 0},
+    {"attributes", LY_JSON_OBJECT, LY_FIELD_NULLABLE, 0},
+    {"original_event_id", LY_JSON_STRING, 0, 128},
+    {NULL, 0, 0, 0},
+};
+
+static const ly_json_field item_fields[] = {
+    {"sku", LY_JSON_STRING, LY_FIELD_REQUIRED, 64},
+    {"category", LY_JSON_STRING, LY_FIELD_NULLABLE, 64},
+    {"quantity", LY_JSON_INTEGER, 0, 0},
+    {"unit_price", LY_JSON_INTEGER, 0, 0},
+    {"tags", LY_JSON_ARRAY, 0, 0},
+    {NULL, 0, 0, 0},
+};
+
+static const ly_json_field return_item_fields[] = {
+    {"sku", LY_JSON_STRING, LY_FIELD_REQUIRED, 64},
+    {"quantity", LY_JSON_INTEGER, 0, 0},
+    {NULL, 0, 0, 0},
+};
+
+static const ly_json_field member_ref_fields[] = {
+    {"id", LY_JSON_STRING, 0, 64},           {"phone", LY_JSON_STRING, 0, 64},
+    {"email", LY_JSON_STRING, 0, 254},       {"card", LY_JSON_STRING, 0, 64},
+    {"external_id", LY_JSON_STRING, 0, 128}, {NULL, 0, 0, 0},
+};
+
+enum ev_type { EV_PURCHASE, EV_RETURN, EV_CUSTOM };
+
+/* The event as checked, before any store access. */
+typedef struct ev_in {
+    const json_t *body;
+    enum ev_type type;
+    const char *type_name;
+    const char *ext_id; /* NULL: make one */
+    const json_t *member;
+    int enroll;
+    int64_t occurred_at;
+    int64_t amount; /* 0: absent */
+    const char *currency;
+    const json_t *items;
+    const char *original;
+    const char *hash;
+} ev_in;
+
+static int check_items(const json_t *items, int is_return, ly_error *err)
+{
+    size_t i;
+    const json_t *it;
+    if (json_array_size(items) > 1000)
+        return ly_error_set(err, LY_EINVAL, "invalid_value", "items",
+                            "an event holds at most 1000 items");
+    json_array_foreach(items, i, it)
+    {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "items[%zu]", i);
+        if (!json_is_object(it))
+            return ly_error_set(err, LY_EINVAL, "invalid_type", prefix, "%s must be an object",
+                                prefix);
+        int rc = ly_json_check(it, is_return ? return_item_fields : item_fields, prefix, err);
+        if (rc != LY_OK)
+            return rc;
+        const json_t *q = json_object_get(it, "quantity"), *p = json_object_get(it, "unit_price");
+        if (q && (json_integer_value(q) < 1 || json_integer_value(q) > 1000000))
+            return ly_error_set(err, LY_EINVAL, "invalid_value", "quantity",
+                                "%s.quantity must be from 1 to 1000000", prefix);
+        if (p && (json_integer_value(p) < 0 || json_integer_value(p) > LY_AMOUNT_MAX))
+            return ly_error_set(err, LY_EINVAL, "invalid_value", "unit_price",
+                                "%s.unit_price must be from 0 to 2^53", prefix);
+        const json_t *tags = json_object_get(it, "tags"), *t;
+        size_t k;
+        json_array_foreach(tags, k, t) if (!json_is_string(t)) return ly_error_set(
+            err, LY_EINVAL, "invalid_type", "tags", "%s.tags must be strings", prefix);
+    }
+    return LY_OK;
+}
+
+static int check_event(const json_t *body, const char *hash, int64_t now, ev_in *ev, ly_error *err)
+{
+    int rc = ly_json_check(body, event_fields, NULL, err);
+    if (rc != LY_OK)
+        return rc;
+    memset(ev, 0, sizeof *ev);
+    ev->body = body;
+    ev->hash = hash;
+    ev->type_name = ly_json_str(body, "type");
+    if (strcmp(ev->type_name, "purchase") == 0) {
+        ev->type = EV_PURCHASE;
+    } else if (strcmp(ev->type_name, "return") == 0) {
+        ev->type = EV_RETURN;
+    } else if (strncmp(ev->type_name, "custom:", 7) == 0 && ev->type_name[7] &&
+               strspn(ev->type_name + 7, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_-") == strlen(ev->type_name + 7)) {
+        ev->type = EV_CUSTOM;
+    } else {
+        return ly_error_set(err, LY_EINVAL, "invalid_value", "type",
+                            "type must be \"purchase\", \"return\" or \"custom:<name>\"");
+    }
+    ev->ext_id = ly_json_str(body, "id");
+    if (ev->ext_id && !*ev->ext_id)
+        return ly_error_set(err, LY_EINVAL, "invalid_value", "id", "id must not be empty");
+    ev->member = json_object_get(body, "member");
+    if (json_is_null(ev->member))
+        ev->member = NULL;
+    if (ev->member && !json_is_string(ev->member) && !json_is_object(ev->member))
+        return ly_error_set(err, LY_EINVAL, "invalid_type", "member",
+                            "member must be a member id or an object such as {\"phone\": …}");
+    if (json_is_object(ev->member)) {
+        if ((rc = ly_json_check(ev->member, member_ref_fields, "member", err)) != LY_OK)
+            return rc;
+        if (json_object_size(ev->member) != 1)
+            return ly_error_set(err, LY_EINVAL, "invalid_value", "member",
+                                "member must name exactly one of id, phone, email, card or "
+                                "external_id");
+    }
+    ev->enroll = json_is_true(json_object_get(body, "enroll"));
+    ev->occurred_at = now;
+    const char *t = ly_json_str(body, "occurred_at");
+    if (t && ly_time_parse(t, &ev->occurred_at) != LY_OK)
+        return ly_error_set(err, LY_EINVAL, "invalid_value", "occurred_at",
+                            "occurred_at must be an RFC 3339 time such as 2026-11-22T10:00:00Z");
+    const json_t *amount = json_object_get(body, "amount");
+    if (amount) {
+        ev->amount = json_integer_value(amount);
+        if (ev->amount <= 0)
+            return ly_error_set(err, LY_EINVAL, "invalid_value", "amount",
+                                "amount must be at least 1 (minor units)");
+        if (ev->amount > LY_AMOUNT_MAX)
+            return ly_error_set(err, LY_EINVAL, "amount_too_large", "amount",
+                                "amount must be at most 2^53 (9007199254740992)");
+    } else if (ev->type == EV_PURCHASE) {
+        return ly_error_set(err, LY_EINVAL, "missing_field", "amount",
+                            "a purchase needs an amount (minor units)");
+    }
+    ev->currency = ly_json_str(body, "currency");
+    ev->items = json_object_get(body, "items");
+    if (ev->items && (rc = check_items(ev->items, ev->type == EV_RETURN, err)) != LY_OK)
+        return rc;
+    ev->original = ly_json_str(body, "original_event_id");
+    if (ev->type == EV_RETURN && !ev->original)
+        return ly_error_set(err, LY_EINVAL, "missing_field", "original_event_id",
+                            "a return names its purchase in original_event_id");
+    if (ev->type != EV_RETURN && ev->original)
+        return ly_error_set(err, LY_EINVAL, "invalid_value", "original_event_id",
+                            "only a return has an original_event_id");
+    if (ev->type == EV_RETURN && ev->amount && ev->items)
+        return ly_error_set(err, LY_EINVAL, "invalid_value", "items",
+                            "a return gives an amount or items, not both");
+    if (ev->type != EV_PURCHASE && ev->enroll)
+        return ly_error_set(err, LY_EINVAL, "invalid_value", "enroll",
+                            "only a purchase may enrol its member");
+    return LY_OK;
+}
+
+/* ---- the transaction ---------------------------------------------------- */
+
+typedef struct ev_ctx {
+    ly_arena *a;
+    int64_t program_id;
+    const ev_in *in;
+    int simulate;
+    ly_result *out;
+    /* Filled while running. */
+    ly__prog prog;
+    ly_member member;
+    int64_t member_id;
+    int would_enroll; /* a simulation of a purchase that would enrol its member */
+} ev_ctx;
+
+/* Finds the event's member: 0 in *id when it names none or an unknown one. */
+static int resolve_member(ly_conn *c, ev_ctx *x, ly_error *err)
+{
+    const json_t *m = x->in->member;
+    x->member_id = 0;
+    if (!m)
+        return LY_OK;
+    const char *by = "id", *value;
+    if (json_is_string(m)) {
+        value = json_string_value(m);
+    } else {
+        void *iter = json_object_iter((json_t *)m);
+        by = json_object_iter_key(iter);
+        value = json_string_value(json_object_iter_value(iter));
+    }
+    int rc;
+    if (strcmp(by, "id") == 0) {
+        int64_t id;
+        if (ly_member_id_parse(value, &id) != LY_OK)
+            return LY_OK;
+        rc = ly_store_member_get(c, x->a, x->program_id, id, &x->member, err);
+    } else {
+        rc = ly_member_lookup(c, x->a, x->program_id, by, value, &x->member, err);
+    }
+    if (rc == LY_OK)
+        x->member_id = x->member.id;
+    if (rc == LY_ENOTFOUND && x->in->enroll && strcmp(by, "id") != 0 && x->simulate) {
+        ly_error_clear(err);
+        x->would_enroll = 1;
+        return LY_OK;
+    }
+    if (rc == LY_ENOTFOUND && x->in->enroll && strcmp(by, "id") != 0) {
+        ly_member_input in = {0};
+        in.set = strcmp(by, "email") == 0   ? LY_MF_EMAIL
+                 : strcmp(by, "phone") == 0 ? LY_MF_PHONE
+                 : strcmp(by, "card") == 0  ? LY_MF_CARDS
+                                            : LY_MF_EXTERNAL_ID;
+        in.email = in.phone = in.external_id = value;
+        in.cards = &value;
+        in.ncards = strcmp(by, "card") == 0;
+        rc = ly_member_enroll(c, x->a, x->program_id, &in, &x->member, err);
+        if (rc == LY_OK)
+            x->member_id = x->member.id;
+        return rc;
+    }
+    if (rc == LY_ENOTFOUND) {
+        ly_error_clear(err);
+        return LY_OK;
+    }
+    return rc;
+}
+
+static void write_member_id(ly_jw *w, int64_t id)
+{
+    char mid[32];
+    ly_jw_key(w, "member_id");
+    if (!id) {
+        ly_jw_null(w);
+        return;
+    }
+    snprintf(mid, sizeof mid, "mem_%lld", (long long)id);
+    ly_jw_str(w, mid);
+}
+
+static int write_balance(ly_conn *c, ev_ctx *x, ly_jw *w, ly_error *err)
+{
+    ly_jw_key(w, "balance");
+    if (!x->member_id) {
+        ly_jw_null(w);
+        return LY_OK;
+    }
+    ly_balance b;
+    int rc = ly_balance_get(c, x->a, x->program_id, x->member_id, ly_time_now_ms(), &b, err);
+    if (rc == LY_OK)
+        ly__balance_write_assets(&b, w);
+    return rc;
+}
+
+static char *make_ext_id(ly_arena *a)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    char id[4 + 20 + 1] = "evt_";
+    for (int i = 0; i < 20; i++)
+        id[4 + i] = alphabet[randombytes_uniform(32)];
+    id[24] = '\0';
+    return ly_arena_strdup(a, id);
+}
+
+/* Stores the event with its answer, and finishes the answer. */
+static int keep(ly_conn *c, ev_ctx *x, ly_event *row, ly_jw *w, int status, ly_error *err)
+{
+    size_t len;
+    char *text = ly_jw_finish(w, &len);
+    if (!text)
+        return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+    int rc = LY_OK;
+    if (!x->simulate) {
+        char *body = json_dumps(x->in->body, JSON_COMPACT | JSON_SORT_KEYS);
+        row->body = body ? ly_arena_strdup(x->a, body) : NULL;
+        free(body);
+        row->result = ly_arena_strndup(x->a, text, len);
+        if (!row->body || !row->result)
+            rc = ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+        if (rc == LY_OK)
+            rc = ly_store_event_update(c, row, err);
+    }
+    if (rc != LY_OK) {
+        free(text);
+        return rc;
+    }
+    x->out->status = status;
+    x->out->body = text;
+    x->out->len = len;
+    x->out->replayed = 0;
+    return LY_OK;
+}
+
+static void write_head(ly_jw *w, const ly_event *row, const ev_ctx *x)
+{
+    ly_jw_obj_begin(w);
+    ly_jw_key(w, "event_id");
+    ly_jw_str(w, row->ext_id);
+    ly_jw_key(w, "type");
+    ly_jw_str(w, row->type);
+    write_member_id(w, x->member_id);
+}
+
+static int purchase(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
+{
+    int64_t points = 0;
+    int rc;
+    if (x->member_id || x->would_enroll) {
+        if (ly_earn_points(x->in->amount, x->prog.earn_points, x->prog.earn_per_minor,
+                           x->prog.rounding, &points) != LY_OK)
+            return ly_error_set(err, LY_EREFUSED, "amount_overflow", "amount",
+                                "the points for this amount do not fit: the earn rate times the "
+                                "amount is beyond 2^53");
+    }
+    row->points = points;
+    if (points > 0 && !x->simulate) {
+        ly_entry e = {.program_id = x->program_id,
+                      .member_id = x->member_id,
+                      .kind = "earn",
+                      .event_id = row->id,
+                      .effective_at = row->occurred_at,
+                      .created_at = row->created_at};
+        ly_lot lot;
+        int64_t available = row->occurred_at, expires;
+        if (ly_add64(row->occurred_at, x->prog.pending_ms, &available) != LY_OK)
+            available = INT64_MAX;
+        expires = ly_expiry_at(&x->prog.expiry, x->prog.tz, row->occurred_at);
+        if ((rc = ly__post(c, &e, x->member_id, "points", "issued", points, err)) != LY_OK ||
+            (rc = ly__lot_new(c, &e, x->member_id, "points", points, available, expires, &lot,
+                              err)) != LY_OK ||
+            (rc = ly__settle(c, x->a, x->program_id, x->member_id, "points", e.id, err)) != LY_OK)
+            return rc;
+        row->entry_id = e.id;
+    }
+    if (x->member_id && !x->simulate &&
+        (rc = ly_store_member_touch(c, x->program_id, x->member_id, row->occurred_at, err)) !=
+            LY_OK)
+        return rc;
+    ly_jw w;
+    ly_jw_init(&w);
+    write_head(&w, row, x);
+    ly_jw_key(&w, "points_earned");
+    ly_jw_int(&w, points);
+    ly_jw_key(&w, "credit_earned");
+    ly_jw_int(&w, 0);
+    ly_jw_key(&w, "applied_rules");
+    ly_jw_arr_begin(&w);
+    if (points > 0) {
+        ly_jw_obj_begin(&w);
+        ly_jw_key(&w, "rule_id");
+        ly_jw_str(&w, "base");
+        ly_jw_key(&w, "points");
+        ly_jw_int(&w, points);
+        ly_jw_obj_end(&w);
+    }
+    ly_jw_arr_end(&w);
+    if ((rc = write_balance(c, x, &w, err)) != LY_OK) {
+        ly_jw_discard(&w);
+        return rc;
+    }
+    ly_jw_key(&w, "tier");
+    ly_jw_null(&w);
+    ly__write_time(&w, "occurred_at", row->occurred_at);
+    if (x->simulate) {
+        ly_jw_key(&w, "simulated");
+        ly_jw_bool(&w, 1);
+    }
+    ly_jw_obj_end(&w);
+    return keep(c, x, row, &w, x->simulate ? 200 : 201, err);
+}
+
+/* The amount a return by items stands for, priced at the purchase's unit
+ * prices, and the purchase's returned quantities updated in *returned. */
+static int items_amount(const ev_ctx *x, const ly_event *orig, json_t *returned, int64_t *amount,
+                        ly_error *err)
+{
+    json_t *pbody = json_loads(orig->body ? orig->body : "{}", 0, NULL);
+    json_t *pitems = json_object_get(pbody, "items");
+    size_t i;
+    const json_t *it;
+    int rc = LY_OK;
+    *amount = 0;
+    json_array_foreach(x->in->items, i, it)
+    {
+        const char *sku = json_string_value(json_object_get(it, "sku"));
+        json_int_t qty = json_object_get(it, "quantity")
+                             ? json_integer_value(json_object_get(it, "quantity"))
+                             : 1;
+        json_int_t bought = 0, price = 0;
+        size_t k;
+        const json_t *p;
+        json_array_foreach(pitems, k, p)
+        {
+            if (strcmp(json_string_value(json_object_get(p, "sku")), sku) != 0)
+                continue;
+            json_t *q = json_object_get(p, "quantity");
+            bought += q ? json_integer_value(q) : 1;
+            price = json_integer_value(json_object_get(p, "unit_price"));
+        }
+        json_int_t before = json_integer_value(json_object_get(returned, sku));
+        if (!bought) {
+            rc = ly_error_set(err, LY_EREFUSED, "return_exceeds_purchase", "items",
+                              "purchase %s has no item %.64s", orig->ext_id, sku);
+            break;
+        }
+        if (qty > bought - before) {
+            rc = ly_error_set(err, LY_EREFUSED, "return_exceeds_purchase", "items",
+                              "purchase %s has %lld of %.64s left to return, not %lld",
+                              orig->ext_id, (long long)(bought - before), sku, (long long)qty);
+            break;
+        }
+        json_object_set_new(returned, sku, json_integer(before + qty));
+        int64_t value;
+        if (ly_mul64(qty, price, &value) != LY_OK || ly_add64(*amount, value, amount) != LY_OK) {
+            rc = ly_error_set(err, LY_EREFUSED, "amount_overflow", "items",
+                              "the returned items' value does not fit in 64 bits");
+            break;
+        }
+    }
+    json_decref(pbody);
+    return rc;
+}
+
+static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
+{
+    ly_event orig;
+    int rc = ly_store_event_get(c, x->a, x->program_id, x->in->original, &orig, err);
+    if (rc == LY_OK && (strcmp(orig.type, "purchase") != 0 || !orig.member_id ||
+                        (x->in->member && x->member_id != orig.member_id)))
+        rc = LY_ENOTFOUND;
+    if (rc == LY_ENOTFOUND)
+        return ly_error_set(err, LY_EREFUSED, "unknown_original_event", "original_event_id",
+                            "no purchase %.128s of this member to return", x->in->original);
+    if (rc != LY_OK)
+        return rc;
+    x->member_id = orig.member_id;
+    if ((rc = ly__member_ready(c, x->a, x->program_id, x->member_id, &x->member, err)) != LY_OK)
+        return rc;
+    if (x->in->currency && orig.currency && strcmp(x->in->currency, orig.currency) != 0)
+        return ly_error_set(err, LY_EREFUSED, "currency_mismatch", "currency",
+                            "the return's currency is not its purchase's (%s)", orig.currency);
+    int64_t left = orig.amount - orig.returned_amount, amount = left;
+    json_t *returned = json_loads(orig.returned_items ? orig.returned_items : "{}", 0, NULL);
+    if (!returned)
+        returned = json_object();
+    if (x->in->items)
+        rc = items_amount(x, &orig, returned, &amount, err);
+    else if (x->in->amount)
+        amount = x->in->amount;
+    if (rc == LY_OK && (amount > left || left <= 0))
+        rc = ly_error_set(err, LY_EREFUSED, "return_exceeds_purchase",
+                          x->in->items ? "items" : "amount",
+                          "purchase %s has %lld left to return, not %lld", orig.ext_id,
+                          (long long)left, (long long)amount);
+    char *items_text = rc == LY_OK ? json_dumps(returned, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(returned);
+    if (rc != LY_OK)
+        return rc;
+    /* What the purchase has given back once this return is done, so that
+     * pieces add up to exactly what it earned. */
+    int64_t total_after = orig.returned_amount + amount, points_after, credit_after;
+    if (ly_prorate(orig.points, total_after, orig.amount, &points_after) != LY_OK ||
+        ly_prorate(orig.credit, total_after, orig.amount, &credit_after) != LY_OK) {
+        free(items_text);
+        return ly_error_set(err, LY_EINTERNAL, NULL, NULL, "return arithmetic failed");
+    }
+    int64_t reverse = points_after - orig.reversed_points;
+    int64_t credit = credit_after - orig.reversed_credit;
+    int64_t balance = 0, taken = reverse, forgiven = 0;
+    rc =
+        ly_store_account_balance(c, x->program_id, x->member_id, "member", "points", &balance, err);
+    if (rc == LY_OK && x->prog.clawback && reverse > (balance > 0 ? balance : 0)) {
+        taken = balance > 0 ? balance : 0;
+        forgiven = reverse - taken;
+    }
+    row->member_id = x->member_id;
+    row->original_id = orig.id;
+    row->amount = amount;
+    row->points = -taken;
+    row->credit = -credit;
+    if (rc == LY_OK && !x->simulate && (taken > 0 || credit > 0)) {
+        ly_entry e = {.program_id = x->program_id,
+                      .member_id = x->member_id,
+                      .kind = "return",
+                      .event_id = row->id,
+                      .ref_entry_id = orig.entry_id,
+                      .effective_at = row->occurred_at,
+                      .created_at = row->created_at};
+        ly_posting p[4];
+        size_t np = 0;
+        if (taken > 0) {
+            p[np++] = (ly_posting){x->member_id, "member", "points", -taken};
+            p[np++] = (ly_posting){0, "returned", "points", taken};
+        }
+        if (credit > 0) {
+            p[np++] = (ly_posting){x->member_id, "member", "credit", -credit};
+            p[np++] = (ly_posting){0, "returned", "credit", credit};
+        }
+        rc = ly_store_entry_insert(c, &e, p, np, err);
+        /* The purchase's own lots first, then whatever else the balance no
+         * longer covers. */
+        ly_lot *lots = NULL;
+        size_t n = 0;
+        if (rc == LY_OK && orig.entry_id)
+            rc = ly_store_lots_of_entry(c, x->a, x->program_id, orig.entry_id, &lots, &n, err);
+        int64_t want = taken;
+        for (size_t i = 0; rc == LY_OK && i < n && want > 0; i++) {
+            int64_t t = lots[i].remaining < want ? lots[i].remaining : want;
+            if (!t)
+                continue;
+            ly_consumption k = {e.id, lots[i].id, t};
+            rc = ly_store_consumption_insert(c, x->program_id, &k, err);
+            want -= t;
+        }
+        if (rc == LY_OK && taken > 0)
+            rc = ly__settle(c, x->a, x->program_id, x->member_id, "points", e.id, err);
+        if (rc == LY_OK && credit > 0)
+            rc = ly__settle(c, x->a, x->program_id, x->member_id, "credit", e.id, err);
+        row->entry_id = e.id;
+    }
+    if (rc == LY_OK && !x->simulate) {
+        orig.returned_amount = total_after;
+        orig.reversed_points = points_after;
+        orig.reversed_credit = credit_after;
+        orig.returned_items =
+            x->in->items ? ly_arena_strdup(x->a, items_text) : orig.returned_items;
+        rc = ly_store_event_update(c, &orig, err);
+    }
+    free(items_text);
+    if (rc != LY_OK)
+        return rc;
+    ly_jw w;
+    ly_jw_init(&w);
+    write_head(&w, row, x);
+    ly_jw_key(&w, "original_event_id");
+    ly_jw_str(&w, orig.ext_id);
+    ly_jw_key(&w, "amount_returned");
+    ly_jw_int(&w, amount);
+    ly_jw_key(&w, "points_reversed");
+    ly_jw_int(&w, taken);
+    ly_jw_key(&w, "points_forgiven");
+    ly_jw_int(&w, forgiven);
+    ly_jw_key(&w, "credit_reversed");
+    ly_jw_int(&w, credit);
+    if ((rc = write_balance(c, x, &w, err)) != LY_OK) {
+        ly_jw_discard(&w);
+        return rc;
+    }
+    ly__write_time(&w, "occurred_at", row->occurred_at);
+    if (x->simulate) {
+        ly_jw_key(&w, "simulated");
+        ly_jw_bool(&w, 1);
+    }
+    ly_jw_obj_end(&w);
+    return keep(c, x, row, &w, x->simulate ? 200 : 201, err);
+}
+
+static int custom(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
+{
+    int rc;
+    if (!x->member_id)
+        return ly_error_set(err, LY_EREFUSED, "unknown_member", "member",
+                            "a custom event needs a known member");
+    if (!x->simulate && (rc = ly_store_member_touch(c, x->program_id, x->member_id,
+                                                    row->occurred_at, err)) != LY_OK)
+        return rc;
+    ly_jw w;
+    ly_jw_init(&w);
+    write_head(&w, row, x);
+    ly_jw_key(&w, "points_earned");
+    ly_jw_int(&w, 0);
+    ly_jw_key(&w, "credit_earned");
+    ly_jw_int(&w, 0);
+    ly_jw_key(&w, "applied_rules");
+    ly_jw_arr_begin(&w);
+    ly_jw_arr_end(&w);
+    if ((rc = write_balance(c, x, &w, err)) != LY_OK) {
+        ly_jw_discard(&w);
+        return rc;
+    }
+    ly__write_time(&w, "occurred_at", row->occurred_at);
+    ly_jw_obj_end(&w);
+    return keep(c, x, row, &w, x->simulate ? 200 : 201, err);
+}
+
+static int do_event(ly_conn *c, void *vctx, ly_error *err)
+{
+    ev_ctx *x = vctx;
+    const ev_in *in = x->in;
+    int rc;
+    /* A known id: the same event again gets the same answer. */
+    if (in->ext_id && !x->simulate) {
+        ly_event prev;
+        rc = ly_store_event_get(c, x->a, x->program_id, in->ext_id, &prev, err);
+        if (rc == LY_OK) {
+            if (!prev.request_hash || strcmp(prev.request_hash, in->hash) != 0)
+                return ly_error_set(err, LY_ECONFLICT, "idempotency_conflict", "id",
+                                    "event %.128s was already recorded with another body",
+                                    in->ext_id);
+            size_t len = strlen(prev.result ? prev.result : "");
+            x->out->body = malloc(len + 1);
+            if (!x->out->body)
+                return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+            memcpy(x->out->body, prev.result ? prev.result : "", len + 1);
+            x->out->len = len;
+            x->out->status = 201;
+            x->out->replayed = 1;
+            return LY_OK;
+        }
+        if (rc != LY_ENOTFOUND)
+            return rc;
+    }
+    if ((rc = ly__prog_load(c, x->a, x->program_id, &x->prog, err)) != LY_OK)
+        return rc;
+    if (in->currency && strcmp(in->currency, x->prog.p.currency) != 0)
+        return ly_error_set(err, LY_EREFUSED, "currency_mismatch", "currency",
+                            "the program counts in %s, not %.8s", x->prog.p.currency, in->currency);
+    if ((rc = resolve_member(c, x, err)) != LY_OK)
+        return rc;
+    if (x->member_id && in->type != EV_RETURN &&
+        (rc = ly__member_ready(c, x->a, x->program_id, x->member_id, &x->member, err)) != LY_OK)
+        return rc;
+    ly_event row = {.program_id = x->program_id,
+                    .ext_id = in->ext_id ? in->ext_id : make_ext_id(x->a),
+                    .type = in->type_name,
+                    .member_id = x->member_id,
+                    .amount = in->amount,
+                    .currency = x->prog.p.currency,
+                    .occurred_at = in->occurred_at,
+                    .request_hash = in->hash,
+                    .created_at = ly_time_now_ms()};
+    if (!row.ext_id)
+        return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+    /* The row first, so that entries can point at it; its outcome after. */
+    if (!x->simulate && (rc = ly_store_event_insert(c, &row, err)) != LY_OK) {
+        if (rc == LY_ECONFLICT)
+            return ly_error_set(err, LY_ERETRY, NULL, NULL, "event id taken meanwhile");
+        return rc;
+    }
+    switch (in->type) {
+    case EV_PURCHASE:
+        return purchase(c, x, &row, err);
+    case EV_RETURN:
+        return do_return(c, x, &row, err);
+    default:
+        return custom(c, x, &row, err);
+    }
+}
+
+/* A simulation runs the event for real and rolls it back. */
+static int run_simulation(ly_conn *c, ev_ctx *x, ly_error *err)
+{
+    if (ly_store_in_transaction(c))
+        return do_event(c, x, err);
+    int rc = ly_store_begin_read(c, err);
+    if (rc != LY_OK)
+        return rc;
+    rc = do_event(c, x, err);
+    ly_store_rollback(c);
+    return rc;
+}
+
+int ly_event_post(ly_conn *c, ly_arena *a, int64_t program_id, const json_t *body,
+                  const char *request_hash, int simulate, ly_result *out, ly_error *err)
+{
+    ev_in in;
+    memset(out, 0, sizeof *out);
+    int rc = check_event(body, request_hash, ly_time_now_ms(), &in, err);
+    if (rc != LY_OK)
+        return rc;
+    ev_ctx x = {.a = a, .program_id = program_id, .in = &in, .simulate = simulate, .out = out};
+    if (simulate)
+        return run_simulation(c, &x, err);
+    return ly__txn_run(c, 1, do_event, &x, err);
+}
