@@ -277,7 +277,7 @@ static int idem_key_valid(const char *key)
     if (n < 1 || n > 255)
         return 0;
     for (size_t i = 0; i < n; i++)
-        if (key[i] < 0x21 || key[i] > 0x7e)
+        if (key[i] < 0x20 || key[i] > 0x7e)
             return 0;
     return 1;
 }

@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
 #include "engine/ledger_int.h"
 #include "engine/txn.h"
 #include "loyal/json.h"
+#include "loyal/normalize.h"
 #include "loyal/timeutil.h"
 
 static const ly_json_field event_fields[] = {
@@ -86,12 +88,18 @@ static int check_items(const json_t *items, int is_return, ly_error *err)
         if (rc != LY_OK)
             return rc;
         const json_t *q = json_object_get(it, "quantity"), *p = json_object_get(it, "unit_price");
+        char field[48];
+        snprintf(field, sizeof field, "%s.quantity", prefix);
         if (q && (json_integer_value(q) < 1 || json_integer_value(q) > 1000000))
-            return ly_error_set(err, LY_EINVAL, "invalid_value", "quantity",
-                                "%s.quantity must be from 1 to 1000000", prefix);
-        if (p && (json_integer_value(p) < 0 || json_integer_value(p) > LY_AMOUNT_MAX))
-            return ly_error_set(err, LY_EINVAL, "invalid_value", "unit_price",
-                                "%s.unit_price must be from 0 to 2^53", prefix);
+            return ly_error_set(err, LY_EINVAL, "invalid_value", field,
+                                "%s must be from 1 to 1000000", field);
+        snprintf(field, sizeof field, "%s.unit_price", prefix);
+        if (p && json_integer_value(p) < 0)
+            return ly_error_set(err, LY_EINVAL, "invalid_value", field, "%s must not be negative",
+                                field);
+        if (p && json_integer_value(p) > LY_AMOUNT_MAX)
+            return ly_error_set(err, LY_EINVAL, "amount_too_large", field,
+                                "%s must be at most 2^53", field);
         const json_t *tags = json_object_get(it, "tags"), *t;
         size_t k;
         json_array_foreach(tags, k, t) if (!json_is_string(t)) return ly_error_set(
@@ -158,6 +166,10 @@ static int check_event(const json_t *body, const char *hash, int64_t now, ev_in 
                             "a purchase needs an amount (minor units)");
     }
     ev->currency = ly_json_str(body, "currency");
+    char cur[8];
+    if (ev->currency && ly_norm_currency(ev->currency, cur, sizeof cur) != LY_OK)
+        return ly_error_set(err, LY_EINVAL, "invalid_currency", "currency",
+                            "currency must be an ISO 4217 code such as \"USD\"");
     ev->items = json_object_get(body, "items");
     if (ev->items && (rc = check_items(ev->items, ev->type == EV_RETURN, err)) != LY_OK)
         return rc;
@@ -289,11 +301,8 @@ static int keep(ly_conn *c, ev_ctx *x, ly_event *row, ly_jw *w, int status, ly_e
         return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
     int rc = LY_OK;
     if (!x->simulate) {
-        char *body = json_dumps(x->in->body, JSON_COMPACT | JSON_SORT_KEYS);
-        row->body = body ? ly_arena_strdup(x->a, body) : NULL;
-        free(body);
         row->result = ly_arena_strndup(x->a, text, len);
-        if (!row->body || !row->result)
+        if (!row->result)
             rc = ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
         if (rc == LY_OK)
             rc = ly_store_event_update(c, row, err);
@@ -630,6 +639,10 @@ static int do_event(ly_conn *c, void *vctx, ly_error *err)
     }
     if ((rc = ly__prog_load(c, x->a, x->program_id, &x->prog, err)) != LY_OK)
         return rc;
+    if (in->currency && strcmp(in->currency, x->prog.p.currency) != 0 &&
+        strcasecmp(in->currency, x->prog.p.currency) == 0)
+        return ly_error_set(err, LY_EINVAL, "invalid_currency", "currency",
+                            "currency codes are upper case: \"%s\"", x->prog.p.currency);
     if (in->currency && strcmp(in->currency, x->prog.p.currency) != 0)
         return ly_error_set(err, LY_EREFUSED, "currency_mismatch", "currency",
                             "the program counts in %s, not %.8s", x->prog.p.currency, in->currency);
@@ -647,7 +660,10 @@ static int do_event(ly_conn *c, void *vctx, ly_error *err)
                     .occurred_at = in->occurred_at,
                     .request_hash = in->hash,
                     .created_at = ly_time_now_ms()};
-    if (!row.ext_id)
+    char *body = json_dumps(in->body, JSON_COMPACT | JSON_SORT_KEYS);
+    row.body = body ? ly_arena_strdup(x->a, body) : NULL;
+    free(body);
+    if (!row.ext_id || !row.body)
         return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
     /* The row first, so that entries can point at it; its outcome after. */
     if (!x->simulate && (rc = ly_store_event_insert(c, &row, err)) != LY_OK) {

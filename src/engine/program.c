@@ -72,9 +72,9 @@ static int check_earn(const json_t *earn, ly_error *err)
     static const char *const roundings[] = {"down", "nearest", "up", NULL};
     int rc = ly_json_check(earn, earn_fields, "earn", err);
     if (rc == LY_OK)
-        rc = int_in(earn, "points", "earn.points", 0, 1000000000, err);
+        rc = int_in(earn, "points", "earn.points", 0, LY_AMOUNT_MAX, err);
     if (rc == LY_OK)
-        rc = int_in(earn, "per_minor", "earn.per_minor", 1, 1000000000000LL, err);
+        rc = int_in(earn, "per_minor", "earn.per_minor", 1, LY_AMOUNT_MAX, err);
     const char *r = ly_json_str(earn, "rounding");
     if (rc == LY_OK && r && !one_of(r, roundings))
         rc = ly_error_set(err, LY_EINVAL, "invalid_value", "earn.rounding",

@@ -94,7 +94,7 @@ describe('ledger: races', () => {
         }
         let seed = 20261122;
         const rand = (n) => {
-            seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+            seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff; // 32-bit, exact
             return seed % n;
         };
         const plan = [];
