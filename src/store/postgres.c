@@ -11,14 +11,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PG_MAXPARAMS 12
+#define PG_MAXPARAMS 20
 #define PG_PARAMBUF  72 /* an int64, or a 32-byte bytea as "\x" and hex */
 /* The advisory lock migrations hold: "LOYALMIG" as a 64-bit integer. */
 #define PG_MIGRATE_LOCK "5498711807030544711"
+/* A member's balance of an asset: 0 before its first posting. */
+#define PG_BALANCE(asset)                                                                          \
+    "COALESCE((SELECT balance FROM accounts WHERE accounts.program_id = members.program_id "       \
+    "AND accounts.member_id = members.id AND kind = 'member' AND asset = '" asset "'), 0)"
 #define PG_MEMBER_COLS                                                                             \
     "id, program_id, external_id, email, phone, name, birthdate, attributes, status, "             \
-    "created_at, updated_at"
+    "created_at, updated_at, last_activity_at, " PG_BALANCE("points") ", " PG_BALANCE("credit")
 #define PG_KEY_COLS "id, program_id, scope, name, hash, created_at, revoked_at"
+#define PG_ENTRY_COLS                                                                              \
+    "id, program_id, member_id, kind, event_id, ref_entry_id, memo, data, effective_at, "          \
+    "created_at"
+#define PG_LOT_COLS                                                                                \
+    "id, program_id, member_id, asset, entry_id, amount, remaining, available_at, expires_at, "    \
+    "created_at"
+#define PG_EVENT_COLS                                                                              \
+    "id, program_id, ext_id, type, member_id, amount, currency, occurred_at, original_id, "        \
+    "points, credit, returned_amount, reversed_points, reversed_credit, returned_items, "          \
+    "entry_id, body, request_hash, result, created_at"
+#define PG_REDEMPTION_COLS                                                                         \
+    "id, program_id, member_id, asset, amount, entry_id, status, cancel_entry_id, created_at, "    \
+    "cancelled_at"
 
 enum {
     PG_BEGIN,
@@ -48,7 +65,31 @@ enum {
     PG_KEY_LIST,
     PG_KEY_REVOKE,
     PG_TABLE_COUNTS,
-    PG_NSTMTS
+    PG_MEMBER_LOCK,
+    PG_MEMBER_TOUCH,
+    PG_ENTRY_INSERT,
+    PG_ENTRY_GET,
+    PG_ACCOUNT_BALANCE,
+    PG_LOT_INSERT,
+    PG_LOTS_OPEN,
+    PG_LOTS_OF_ENTRY,
+    PG_CONSUMPTION_INSERT,
+    PG_CONSUMPTIONS_OF_ENTRY,
+    PG_LOTS_EXPIRED,
+    PG_MEMBERS_INACTIVE,
+    PG_ACTIVITY,
+    PG_EVENT_INSERT,
+    PG_EVENT_GET,
+    PG_EVENT_GET_BY_ID,
+    PG_EVENT_UPDATE,
+    PG_REDEMPTION_INSERT,
+    PG_REDEMPTION_GET,
+    PG_REDEMPTION_CANCEL,
+    PG_REDEMPTION_EXISTS,
+    PG_IDEM_GET,
+    PG_IDEM_PUT,
+    PG_VERIFY_FIRST, /* one per LY_VERIFY_* check, in its order */
+    PG_NSTMTS = PG_VERIFY_FIRST + LY_VERIFY_COUNT
 };
 
 _Static_assert(PG_MEMBER_BY_CARD - PG_MEMBER_BY_EXTERNAL_ID == LY_BY_CARD - LY_BY_EXTERNAL_ID,
@@ -123,7 +164,167 @@ static const struct {
                                      "WHERE program_id = $1 AND id = $2"},
     [PG_TABLE_COUNTS] = {"table_counts",
                          "SELECT (SELECT count(*) FROM programs), (SELECT count(*) FROM members), "
-                         "(SELECT count(*) FROM member_cards), (SELECT count(*) FROM api_keys)"},
+                         "(SELECT count(*) FROM member_cards), (SELECT count(*) FROM api_keys), "
+                         "(SELECT count(*) FROM accounts), (SELECT count(*) FROM entries), "
+                         "(SELECT count(*) FROM postings), (SELECT count(*) FROM lots), "
+                         "(SELECT count(*) FROM lot_consumptions), (SELECT count(*) FROM events), "
+                         "(SELECT count(*) FROM redemptions), "
+                         "(SELECT count(*) FROM idempotency_keys)"},
+    /* NO KEY UPDATE, the lock an UPDATE of the row takes: ledger writers of
+     * one member wait for each other, while rows that refer to the member
+     * (a card) can still be inserted. */
+    [PG_MEMBER_LOCK] = {"member_lock", "SELECT 1 FROM members WHERE program_id = $1 AND id = $2 "
+                                       "FOR NO KEY UPDATE"},
+    [PG_MEMBER_TOUCH] = {"member_touch", "UPDATE members SET last_activity_at = $3 "
+                                         "WHERE program_id = $1 AND id = $2"},
+    /* The entry, its accounts and its postings in one round trip. The
+     * postings come as arrays ($10..$13); accounts are upserted in a fixed
+     * order, so that two entries lock them in the same order. */
+    [PG_ENTRY_INSERT] =
+        {"entry_insert",
+         "WITH e AS (INSERT INTO entries (program_id, member_id, kind, event_id, ref_entry_id, "
+         "memo, data, effective_at, created_at) VALUES ($1::bigint, $2, $3, "
+         "NULLIF($4::bigint, 0), NULLIF($5::bigint, 0), $6, $7, $8, $9) RETURNING id), "
+         "p AS (SELECT * FROM unnest($10::bigint[], $11::text[], $12::text[], $13::bigint[]) "
+         "AS p (member_id, kind, asset, amount)), "
+         "acc AS (INSERT INTO accounts AS t (program_id, member_id, kind, asset, balance) "
+         "SELECT $1::bigint, member_id, kind, asset, amount FROM p "
+         "ORDER BY member_id, kind, asset "
+         "ON CONFLICT (program_id, member_id, kind, asset) "
+         "DO UPDATE SET balance = t.balance + excluded.balance "
+         "RETURNING t.id, t.member_id, t.kind, t.asset), "
+         "x AS (INSERT INTO postings (entry_id, account_id, amount) "
+         "SELECT e.id, acc.id, p.amount FROM e, acc JOIN p USING (member_id, kind, asset)) "
+         "SELECT id FROM e"},
+    [PG_ENTRY_GET] = {"entry_get", "SELECT " PG_ENTRY_COLS " FROM entries "
+                                   "WHERE program_id = $1 AND id = $2"},
+    [PG_ACCOUNT_BALANCE] = {"account_balance",
+                            "SELECT balance FROM accounts WHERE program_id = $1 AND member_id = $2 "
+                            "AND kind = $3 AND asset = $4"},
+    [PG_LOT_INSERT] = {"lot_insert",
+                       "INSERT INTO lots (program_id, member_id, asset, entry_id, amount, "
+                       "remaining, available_at, expires_at, created_at) "
+                       "VALUES ($1, $2, $3, $4, $5, $6, $7, NULLIF($8::bigint, 0), $9) "
+                       "RETURNING id"},
+    [PG_LOTS_OPEN] = {"lots_open", "SELECT " PG_LOT_COLS " FROM lots WHERE program_id = $1 "
+                                   "AND member_id = $2 AND asset = $3 AND remaining > 0 "
+                                   "ORDER BY expires_at ASC NULLS LAST, created_at, id"},
+    [PG_LOTS_OF_ENTRY] = {"lots_of_entry", "SELECT " PG_LOT_COLS " FROM lots "
+                                           "WHERE program_id = $1 AND entry_id = $2 ORDER BY id"},
+    /* The lot moves only within 0..amount; when it cannot, nothing is
+     * inserted. */
+    [PG_CONSUMPTION_INSERT] =
+        {"consumption_insert",
+         "WITH u AS (UPDATE lots SET remaining = remaining - $4 "
+         "WHERE id = $3 AND program_id = $1 "
+         "AND remaining - $4 BETWEEN 0 AND amount RETURNING id) "
+         "INSERT INTO lot_consumptions (program_id, entry_id, lot_id, amount) "
+         "SELECT $1::bigint, $2::bigint, id, $4::bigint FROM u"},
+    [PG_CONSUMPTIONS_OF_ENTRY] = {"consumptions_of_entry",
+                                  "SELECT entry_id, lot_id, amount FROM lot_consumptions "
+                                  "WHERE program_id = $1 AND entry_id = $2 ORDER BY id"},
+    [PG_LOTS_EXPIRED] = {"lots_expired",
+                         "SELECT " PG_LOT_COLS " FROM lots WHERE program_id = $1 "
+                         "AND remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $2 "
+                         "ORDER BY member_id, id LIMIT $3"},
+    [PG_MEMBERS_INACTIVE] = {"members_inactive",
+                             "SELECT m.id FROM members m JOIN accounts a "
+                             "ON a.program_id = m.program_id AND a.member_id = m.id "
+                             "AND a.kind = 'member' AND a.asset = 'points' "
+                             "WHERE m.program_id = $1 AND m.id > $3 AND a.balance <> 0 "
+                             "AND COALESCE(m.last_activity_at, m.created_at) < $2 "
+                             "ORDER BY m.id LIMIT $4"},
+    [PG_ACTIVITY] = {"activity",
+                     "SELECT e.id, e.kind, a.asset, e.memo, e.data, p.amount, e.event_id, "
+                     "e.effective_at, e.created_at FROM accounts a "
+                     "JOIN postings p ON p.account_id = a.id JOIN entries e ON e.id = p.entry_id "
+                     "WHERE a.program_id = $1 AND a.member_id = $2 AND a.kind = 'member' "
+                     "AND p.entry_id < $3 ORDER BY p.entry_id DESC, a.asset LIMIT $4"},
+    [PG_EVENT_INSERT] = {"event_insert",
+                         "INSERT INTO events (program_id, ext_id, type, member_id, amount, "
+                         "currency, occurred_at, original_id, points, credit, returned_amount, "
+                         "reversed_points, reversed_credit, returned_items, entry_id, body, "
+                         "request_hash, result, created_at) VALUES ($1, $2, $3, "
+                         "NULLIF($4::bigint, 0), $5, $6, $7, NULLIF($8::bigint, 0), $9, $10, $11, "
+                         "$12, $13, $14, NULLIF($15::bigint, 0), $16, $17, $18, $19) RETURNING id"},
+    [PG_EVENT_GET] = {"event_get", "SELECT " PG_EVENT_COLS " FROM events "
+                                   "WHERE program_id = $1 AND ext_id = $2"},
+    [PG_EVENT_GET_BY_ID] = {"event_get_by_id", "SELECT " PG_EVENT_COLS " FROM events "
+                                               "WHERE program_id = $1 AND id = $2"},
+    [PG_EVENT_UPDATE] = {"event_update",
+                         "UPDATE events SET entry_id = NULLIF($3::bigint, 0), points = $4, "
+                         "credit = $5, returned_amount = $6, reversed_points = $7, "
+                         "reversed_credit = $8, returned_items = $9, result = $10 "
+                         "WHERE program_id = $1 AND id = $2"},
+    [PG_REDEMPTION_INSERT] = {"redemption_insert",
+                              "INSERT INTO redemptions (program_id, member_id, asset, amount, "
+                              "entry_id, status, cancel_entry_id, created_at, cancelled_at) "
+                              "VALUES ($1, $2, $3, $4, $5, COALESCE($6, 'active'), "
+                              "NULLIF($7::bigint, 0), $8, NULLIF($9::bigint, 0)) RETURNING id"},
+    [PG_REDEMPTION_GET] = {"redemption_get", "SELECT " PG_REDEMPTION_COLS " FROM redemptions "
+                                             "WHERE program_id = $1 AND id = $2"},
+    /* Once only: a second cancel would give the lots back twice. */
+    [PG_REDEMPTION_CANCEL] = {"redemption_cancel",
+                              "UPDATE redemptions SET status = 'cancelled', "
+                              "cancel_entry_id = NULLIF($3::bigint, 0), "
+                              "cancelled_at = NULLIF($4::bigint, 0) "
+                              "WHERE program_id = $1 AND id = $2 AND status <> 'cancelled'"},
+    [PG_REDEMPTION_EXISTS] = {"redemption_exists",
+                              "SELECT 1 FROM redemptions WHERE program_id = $1 AND id = $2"},
+    [PG_IDEM_GET] = {"idem_get", "SELECT key, route, request_hash, status, response, created_at "
+                                 "FROM idempotency_keys WHERE program_id = $1 AND key = $2"},
+    [PG_IDEM_PUT] = {"idem_put",
+                     "INSERT INTO idempotency_keys (program_id, key, route, request_hash, status, "
+                     "response, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"},
+    /* The invariants ly_store_verify checks: each row is a violation told for
+     * a person. */
+    [PG_VERIFY_FIRST + LY_VERIFY_ENTRY_BALANCED] =
+        {"verify_entry_balanced",
+         "SELECT 'entry ' || p.entry_id || ' ' || a.asset || ' sums to ' || SUM(p.amount) "
+         "FROM postings p JOIN accounts a ON a.id = p.account_id "
+         "GROUP BY p.entry_id, a.asset HAVING SUM(p.amount) <> 0 "
+         "ORDER BY p.entry_id, a.asset LIMIT $1"},
+    [PG_VERIFY_FIRST + LY_VERIFY_ACCOUNT_BALANCE] =
+        {"verify_account_balance",
+         "SELECT 'account ' || a.id || ' (' || a.kind || ' ' || a.asset || "
+         "CASE WHEN a.member_id <> 0 THEN ' of member ' || a.member_id ELSE '' END || "
+         "') balance ' || a.balance || ', postings sum to ' || COALESCE(SUM(p.amount), 0) "
+         "FROM accounts a LEFT JOIN postings p ON p.account_id = a.id GROUP BY a.id "
+         "HAVING a.balance <> COALESCE(SUM(p.amount), 0) ORDER BY a.id LIMIT $1"},
+    [PG_VERIFY_FIRST + LY_VERIFY_MEMBER_LOTS] =
+        {"verify_member_lots",
+         "SELECT detail FROM ("
+         "SELECT a.member_id AS member_id, a.asset AS asset, 'member ' || a.member_id || ' ' || "
+         "a.asset || ': balance ' || a.balance || ', lots remaining ' || "
+         "COALESCE(l.remaining, 0) AS detail FROM accounts a LEFT JOIN ("
+         "SELECT program_id, member_id, asset, SUM(remaining) AS remaining FROM lots "
+         "GROUP BY program_id, member_id, asset) l ON l.program_id = a.program_id "
+         "AND l.member_id = a.member_id AND l.asset = a.asset WHERE a.kind = 'member' "
+         "AND COALESCE(l.remaining, 0) <> GREATEST(a.balance, 0) "
+         "UNION ALL "
+         "SELECT l.member_id, l.asset, 'member ' || l.member_id || ' ' || l.asset || "
+         "': no account, lots remaining ' || SUM(l.remaining) FROM lots l WHERE NOT EXISTS ("
+         "SELECT 1 FROM accounts a WHERE a.program_id = l.program_id "
+         "AND a.member_id = l.member_id AND a.kind = 'member' AND a.asset = l.asset) "
+         "GROUP BY l.program_id, l.member_id, l.asset) v "
+         "ORDER BY member_id, asset, detail LIMIT $1"},
+    [PG_VERIFY_FIRST + LY_VERIFY_LOT_BOUNDS] =
+        {"verify_lot_bounds",
+         "SELECT 'lot ' || id || ' remaining ' || remaining || ' of amount ' || amount "
+         "FROM lots WHERE remaining < 0 OR remaining > amount OR amount <= 0 "
+         "ORDER BY id LIMIT $1"},
+    [PG_VERIFY_FIRST + LY_VERIFY_LOT_CONSUMED] =
+        {"verify_lot_consumed",
+         "SELECT 'lot ' || l.id || ' gave ' || (l.amount - l.remaining) || "
+         "', its consumptions sum to ' || COALESCE(SUM(k.amount), 0) "
+         "FROM lots l LEFT JOIN lot_consumptions k ON k.lot_id = l.id GROUP BY l.id "
+         "HAVING l.amount - l.remaining <> COALESCE(SUM(k.amount), 0) ORDER BY l.id LIMIT $1"},
+    [PG_VERIFY_FIRST + LY_VERIFY_EVENT_ENTRY] =
+        {"verify_event_entry",
+         "SELECT 'event ' || id || ' (' || type || ' ' || ext_id || ') of member ' || member_id "
+         "|| ' has ' || points || ' points and ' || credit || ' credit but no entry' "
+         "FROM events WHERE type IN ('purchase', 'return') AND member_id IS NOT NULL "
+         "AND (points <> 0 OR credit <> 0) AND entry_id IS NULL ORDER BY id LIMIT $1"},
 };
 
 /* SQLSTATEs (or their class, by prefix) that are not the request's fault. */
@@ -140,18 +341,6 @@ static const struct {
     {"58", LY_ESTORE},    /* system errors (I/O) */
     {"XX", LY_ESTORE},    /* internal errors, corruption */
     {"25006", LY_ESTORE}, /* read-only transaction: connected to a standby */
-};
-
-/* Unique constraints of the schema and the field each one protects. */
-static const struct {
-    const char *constraint;
-    const char *field;
-} pg_unique[] = {
-    {"members_external_id_key", "external_id"},
-    {"members_email_key", "email"},
-    {"members_phone_key", "phone"},
-    {"member_cards_pkey", "card"},
-    {"api_keys_pkey", "id"},
 };
 
 typedef struct pg_conn {
@@ -185,13 +374,8 @@ static int msglen(const char *msg)
 
 static int pg_constraint(const PGresult *r, const char *state, const char *msg, ly_error *err)
 {
-    if (strcmp(state, "23505") == 0) {
-        const char *name = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
-        for (size_t i = 0; name && i < sizeof pg_unique / sizeof pg_unique[0]; i++)
-            if (strcmp(name, pg_unique[i].constraint) == 0)
-                return ly__store_conflict(err, pg_unique[i].field);
-        return ly_error_set(err, LY_ECONFLICT, "already_exists", NULL, "%.*s", msglen(msg), msg);
-    }
+    if (strcmp(state, "23505") == 0)
+        return ly__store_conflict(err, PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME), msg);
     if (strcmp(state, "23503") == 0)
         return ly_error_set(err, LY_ENOTFOUND, NULL, NULL,
                             "the program or member referred to does not exist");
@@ -211,6 +395,8 @@ static int pg_fail(pg_conn *c, const PGresult *r, const char *what, ly_error *er
                             what, msglen(msg), msg);
     if (strncmp(state, "23", 2) == 0)
         return pg_constraint(r, state, msg, err);
+    if (strcmp(state, "22003") == 0) /* numeric_value_out_of_range: a bigint sum */
+        return ly__store_overflow(err);
     for (size_t i = 0; i < sizeof pg_states / sizeof pg_states[0]; i++)
         if (strncmp(state, pg_states[i].state, strlen(pg_states[i].state)) == 0)
             return ly_error_set(err, pg_states[i].rc, NULL, NULL, "PostgreSQL %s (%s): %.*s", state,
@@ -403,11 +589,13 @@ static int pg_read_member(const PGresult *r, int row, ly_arena *a, void *out, ly
 {
     ly_member *m = out;
     memset(m, 0, sizeof *m);
-    static const int cols[] = {0, 1, 9, 10};
-    int64_t *ints[] = {&m->id, &m->program_id, &m->created_at, &m->updated_at};
+    static const int cols[] = {0, 1, 9, 10, 11, 12, 13};
+    int64_t *ints[] = {&m->id,         &m->program_id,       &m->created_at,
+                       &m->updated_at, &m->last_activity_at, &m->points,
+                       &m->credit};
     const char **texts[] = {&m->external_id, &m->email,      &m->phone, &m->name,
                             &m->birthdate,   &m->attributes, &m->status};
-    if (pg_ints(r, row, cols, ints, 4, err) < 0)
+    if (pg_ints(r, row, cols, ints, 7, err) < 0)
         return LY_EINTERNAL;
     return pg_texts(r, row, 2, a, texts, 7, err);
 }
@@ -434,6 +622,117 @@ static int pg_read_key(const PGresult *r, int row, ly_arena *a, void *out, ly_er
     if (len != sizeof k->hash)
         return ly_error_set(err, LY_EINTERNAL, NULL, NULL, "key %s has a malformed hash", k->id);
     return 0;
+}
+
+/* Reads integer columns icols[0..ni) (NULL as 0) and text columns
+ * tcols[0..nt) (NULL as NULL) of a row. */
+static int pg_columns(const PGresult *r, int row, ly_arena *a, const int *icols, int64_t *ints[],
+                      int ni, const int *tcols, const char **texts[], int nt, ly_error *err)
+{
+    if (pg_ints(r, row, icols, ints, ni, err) < 0)
+        return LY_EINTERNAL;
+    for (int i = 0; i < nt; i++)
+        if (pg_texts(r, row, tcols[i], a, &texts[i], 1, err) < 0)
+            return LY_ENOMEM;
+    return 0;
+}
+
+#define PG_COLUMNS(r, row, a, icols, ints, tcols, texts, err)                                      \
+    pg_columns(r, row, a, icols, ints, LY_NPARAMS(icols), tcols, texts, LY_NPARAMS(tcols), err)
+
+static int pg_read_entry(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    ly_entry *e = out;
+    static const int icols[] = {0, 1, 2, 4, 5, 8, 9}, tcols[] = {3, 6, 7};
+    int64_t *ints[] = {&e->id,           &e->program_id,   &e->member_id, &e->event_id,
+                       &e->ref_entry_id, &e->effective_at, &e->created_at};
+    const char **texts[] = {&e->kind, &e->memo, &e->data};
+    return PG_COLUMNS(r, row, a, icols, ints, tcols, texts, err);
+}
+
+static int pg_read_lot(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    ly_lot *l = out;
+    static const int icols[] = {0, 1, 2, 4, 5, 6, 7, 8, 9}, tcols[] = {3};
+    int64_t *ints[] = {&l->id,        &l->program_id,   &l->member_id,  &l->entry_id,  &l->amount,
+                       &l->remaining, &l->available_at, &l->expires_at, &l->created_at};
+    const char **texts[] = {&l->asset};
+    return PG_COLUMNS(r, row, a, icols, ints, tcols, texts, err);
+}
+
+static int pg_read_consumption(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    (void)a;
+    ly_consumption *k = out;
+    static const int icols[] = {0, 1, 2};
+    int64_t *ints[] = {&k->entry_id, &k->lot_id, &k->amount};
+    return pg_ints(r, row, icols, ints, 3, err);
+}
+
+static int pg_read_activity(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    ly_activity *v = out;
+    static const int icols[] = {0, 5, 6, 7, 8}, tcols[] = {1, 2, 3, 4};
+    int64_t *ints[] = {&v->entry_id, &v->amount, &v->event_id, &v->effective_at, &v->created_at};
+    const char **texts[] = {&v->kind, &v->asset, &v->memo, &v->data};
+    return PG_COLUMNS(r, row, a, icols, ints, tcols, texts, err);
+}
+
+static int pg_read_event(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    ly_event *ev = out;
+    static const int icols[] = {0, 1, 4, 5, 7, 8, 9, 10, 11, 12, 13, 15, 19},
+                     tcols[] = {2, 3, 6, 14, 16, 17, 18};
+    int64_t *ints[] = {&ev->id,
+                       &ev->program_id,
+                       &ev->member_id,
+                       &ev->amount,
+                       &ev->occurred_at,
+                       &ev->original_id,
+                       &ev->points,
+                       &ev->credit,
+                       &ev->returned_amount,
+                       &ev->reversed_points,
+                       &ev->reversed_credit,
+                       &ev->entry_id,
+                       &ev->created_at};
+    const char **texts[] = {&ev->ext_id, &ev->type,         &ev->currency, &ev->returned_items,
+                            &ev->body,   &ev->request_hash, &ev->result};
+    return PG_COLUMNS(r, row, a, icols, ints, tcols, texts, err);
+}
+
+static int pg_read_redemption(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    ly_redemption *rd = out;
+    static const int icols[] = {0, 1, 2, 4, 5, 7, 8, 9}, tcols[] = {3, 6};
+    int64_t *ints[] = {&rd->id,       &rd->program_id,      &rd->member_id,  &rd->amount,
+                       &rd->entry_id, &rd->cancel_entry_id, &rd->created_at, &rd->cancelled_at};
+    const char **texts[] = {&rd->asset, &rd->status};
+    return PG_COLUMNS(r, row, a, icols, ints, tcols, texts, err);
+}
+
+static int pg_read_idem(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    ly_idem *i = out;
+    static const int icols[] = {3, 5}, tcols[] = {0, 1, 2, 4};
+    int64_t status = 0;
+    int64_t *ints[] = {&status, &i->created_at};
+    const char **texts[] = {&i->key, &i->route, &i->request_hash, &i->response};
+    int rc = PG_COLUMNS(r, row, a, icols, ints, tcols, texts, err);
+    i->status = (int)status;
+    return rc;
+}
+
+static int pg_read_id(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    (void)a;
+    return pg_int(r, row, 0, out, err);
+}
+
+static int pg_read_text(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    const char **texts[] = {out};
+    return pg_texts(r, row, 0, a, texts, 1, err);
 }
 
 /* Loads the cards of the members ms[0..n) (sorted by id, every member of the
@@ -746,6 +1045,328 @@ static int pg_table_counts(ly_conn *c, int64_t rows[LY_STORE_NTABLES], ly_error 
     return rc;
 }
 
+/* The integer in the first column of the first row of statement id: 1 when
+ * there is a row, 0 when none. */
+static int pg_int_of(pg_conn *c, int id, const ly_sqlparam *p, int n, int64_t *v, ly_error *err)
+{
+    PGresult *r;
+    int rc = pg_run(c, id, p, n, &r, err);
+    if (rc == 0 && PQntuples(r) > 0)
+        rc = pg_int(r, 0, 0, v, err) < 0 ? LY_EINTERNAL : 1;
+    PQclear(r);
+    return rc;
+}
+
+/* Runs an INSERT … RETURNING id and gives the id. */
+static int pg_insert(pg_conn *c, int id, const ly_sqlparam *p, int n, int64_t *out, ly_error *err)
+{
+    int rc = pg_int_of(c, id, p, n, out, err);
+    if (rc == 0)
+        return ly_error_set(err, LY_EINTERNAL, NULL, NULL, "%s returned no id", pg_stmts[id].name);
+    return rc < 0 ? rc : 0;
+}
+
+static int pg_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id)};
+    int64_t one;
+    int rc = pg_int_of(pg(c), PG_MEMBER_LOCK, p, LY_NPARAMS(p), &one, err);
+    if (rc == 0)
+        return ly__store_not_found(err, "member", member_id);
+    return rc < 0 ? rc : 0;
+}
+
+static int pg_member_touch(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
+                           ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PI(at)};
+    int64_t changed = 0;
+    int rc = pg_exec(pg(c), PG_MEMBER_TOUCH, p, LY_NPARAMS(p), &changed, err);
+    if (rc == 0 && changed == 0)
+        return ly__store_not_found(err, "member", member_id);
+    return rc;
+}
+
+/* Appends the array literal of the postings' member ids, or amounts, at
+ * *at. */
+static void pg_int_array(char **at, const ly_posting *p, size_t n, int amounts)
+{
+    char *w = *at;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "%s%" PRId64, i ? "," : "", amounts ? p[i].amount : p[i].member_id);
+    *w++ = '}';
+    *w++ = '\0';
+    *at = w;
+}
+
+/* Appends the array literal of the postings' kinds, or assets, at *at,
+ * every element quoted. */
+static void pg_text_array(char **at, const ly_posting *p, size_t n, int asset)
+{
+    char *w = *at;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *w++ = ',';
+        *w++ = '"';
+        for (const char *t = asset ? p[i].asset : p[i].kind; *t; t++) {
+            if (*t == '"' || *t == '\\')
+                *w++ = '\\';
+            *w++ = *t;
+        }
+        *w++ = '"';
+    }
+    *w++ = '}';
+    *w++ = '\0';
+    *at = w;
+}
+
+/* One statement: the entry, its accounts and its postings. */
+static int pg_entry_insert(ly_conn *c, ly_entry *e, const ly_posting *ps, size_t n, ly_error *err)
+{
+    /* 20 characters per number and a comma; text escaped at worst doubles,
+     * with quotes and a comma. */
+    size_t size = 4 * 3 + n * 2 * 22;
+    for (size_t i = 0; i < n; i++)
+        size += 2 * (strlen(ps[i].kind) + strlen(ps[i].asset)) + 2 * 3;
+    char *buf = malloc(size), *w = buf;
+    if (!buf)
+        return ly__store_nomem(err);
+    const char *members = w;
+    pg_int_array(&w, ps, n, 0);
+    const char *kinds = w;
+    pg_text_array(&w, ps, n, 0);
+    const char *assets = w;
+    pg_text_array(&w, ps, n, 1);
+    const char *amounts = w;
+    pg_int_array(&w, ps, n, 1);
+    ly_sqlparam p[] = {LY_PI(e->program_id), LY_PI(e->member_id),    LY_PS(e->kind),
+                       LY_PI(e->event_id),   LY_PI(e->ref_entry_id), LY_PS(e->memo),
+                       LY_PS(e->data),       LY_PI(e->effective_at), LY_PI(e->created_at),
+                       LY_PS(members),       LY_PS(kinds),           LY_PS(assets),
+                       LY_PS(amounts)};
+    int64_t id = 0;
+    int rc = pg_insert(pg(c), PG_ENTRY_INSERT, p, LY_NPARAMS(p), &id, err);
+    free(buf);
+    if (rc == 0)
+        e->id = id;
+    return rc;
+}
+
+static int pg_entry_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_entry *out,
+                        ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(id)};
+    int rc = pg_one(pg(c), PG_ENTRY_GET, p, LY_NPARAMS(p), a, pg_read_entry, out, err);
+    return rc == LY_ENOTFOUND ? ly__store_not_found(err, "entry", id) : rc;
+}
+
+static int pg_account_balance(ly_conn *c, int64_t program_id, int64_t member_id, const char *kind,
+                              const char *asset, int64_t *balance, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PS(kind), LY_PS(asset)};
+    *balance = 0;
+    int rc = pg_int_of(pg(c), PG_ACCOUNT_BALANCE, p, LY_NPARAMS(p), balance, err);
+    return rc < 0 ? rc : 0;
+}
+
+static int pg_lot_insert(ly_conn *c, ly_lot *l, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(l->program_id),   LY_PI(l->member_id),  LY_PS(l->asset),
+                       LY_PI(l->entry_id),     LY_PI(l->amount),     LY_PI(l->remaining),
+                       LY_PI(l->available_at), LY_PI(l->expires_at), LY_PI(l->created_at)};
+    return pg_insert(pg(c), PG_LOT_INSERT, p, LY_NPARAMS(p), &l->id, err);
+}
+
+/* Every row of statement id into *out, an arena array of T. */
+#define PG_ALL(c, id, p, a, read, T, out, n, err)                                                  \
+    do {                                                                                           \
+        void *arr_ = NULL;                                                                         \
+        rc = pg_all(pg(c), id, p, LY_NPARAMS(p), a, read, sizeof(T), &arr_, n, err);               \
+        *(out) = arr_;                                                                             \
+    } while (0)
+
+static int pg_lots_open(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                        const char *asset, ly_lot **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PS(asset)};
+    int rc;
+    PG_ALL(c, PG_LOTS_OPEN, p, a, pg_read_lot, ly_lot, out, n, err);
+    return rc;
+}
+
+static int pg_lots_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
+                            ly_lot **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(entry_id)};
+    int rc;
+    PG_ALL(c, PG_LOTS_OF_ENTRY, p, a, pg_read_lot, ly_lot, out, n, err);
+    return rc;
+}
+
+static int pg_consumption_insert(ly_conn *c, int64_t program_id, const ly_consumption *k,
+                                 ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(k->entry_id), LY_PI(k->lot_id), LY_PI(k->amount)};
+    int64_t inserted = 0;
+    int rc = pg_exec(pg(c), PG_CONSUMPTION_INSERT, p, LY_NPARAMS(p), &inserted, err);
+    if (rc == 0 && inserted == 0)
+        return ly_error_set(err, LY_EINTERNAL, NULL, NULL, "lot %" PRId64 " cannot give %" PRId64,
+                            k->lot_id, k->amount);
+    return rc;
+}
+
+static int pg_consumptions_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
+                                    ly_consumption **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(entry_id)};
+    int rc;
+    PG_ALL(c, PG_CONSUMPTIONS_OF_ENTRY, p, a, pg_read_consumption, ly_consumption, out, n, err);
+    return rc;
+}
+
+static int pg_lots_expired(ly_conn *c, ly_arena *a, int64_t program_id, int64_t as_of, int limit,
+                           ly_lot **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(as_of), LY_PI(limit)};
+    int rc;
+    PG_ALL(c, PG_LOTS_EXPIRED, p, a, pg_read_lot, ly_lot, out, n, err);
+    return rc;
+}
+
+static int pg_members_inactive(ly_conn *c, ly_arena *a, int64_t program_id, int64_t before,
+                               int64_t after_id, int limit, int64_t **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(before), LY_PI(after_id), LY_PI(limit)};
+    int rc;
+    PG_ALL(c, PG_MEMBERS_INACTIVE, p, a, pg_read_id, int64_t, out, n, err);
+    return rc;
+}
+
+static int pg_activity(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                       int64_t before_entry, int limit, ly_activity **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PI(before_entry), LY_PI(limit)};
+    int rc;
+    PG_ALL(c, PG_ACTIVITY, p, a, pg_read_activity, ly_activity, out, n, err);
+    return rc;
+}
+
+static int pg_event_insert(ly_conn *c, ly_event *ev, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(ev->program_id),
+                       LY_PS(ev->ext_id),
+                       LY_PS(ev->type),
+                       LY_PI(ev->member_id),
+                       LY_PI(ev->amount),
+                       LY_PS(ev->currency),
+                       LY_PI(ev->occurred_at),
+                       LY_PI(ev->original_id),
+                       LY_PI(ev->points),
+                       LY_PI(ev->credit),
+                       LY_PI(ev->returned_amount),
+                       LY_PI(ev->reversed_points),
+                       LY_PI(ev->reversed_credit),
+                       LY_PS(ev->returned_items),
+                       LY_PI(ev->entry_id),
+                       LY_PS(ev->body),
+                       LY_PS(ev->request_hash),
+                       LY_PS(ev->result),
+                       LY_PI(ev->created_at)};
+    return pg_insert(pg(c), PG_EVENT_INSERT, p, LY_NPARAMS(p), &ev->id, err);
+}
+
+static int pg_event_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *ext_id,
+                        ly_event *out, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(ext_id)};
+    int rc = pg_one(pg(c), PG_EVENT_GET, p, LY_NPARAMS(p), a, pg_read_event, out, err);
+    if (rc == LY_ENOTFOUND)
+        return ly_error_set(err, rc, NULL, NULL, "no event with this id");
+    return rc;
+}
+
+static int pg_event_get_by_id(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id,
+                              ly_event *out, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(id)};
+    int rc = pg_one(pg(c), PG_EVENT_GET_BY_ID, p, LY_NPARAMS(p), a, pg_read_event, out, err);
+    return rc == LY_ENOTFOUND ? ly__store_not_found(err, "event", id) : rc;
+}
+
+static int pg_event_update(ly_conn *c, const ly_event *ev, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(ev->program_id),      LY_PI(ev->id),
+                       LY_PI(ev->entry_id),        LY_PI(ev->points),
+                       LY_PI(ev->credit),          LY_PI(ev->returned_amount),
+                       LY_PI(ev->reversed_points), LY_PI(ev->reversed_credit),
+                       LY_PS(ev->returned_items),  LY_PS(ev->result)};
+    int64_t changed = 0;
+    int rc = pg_exec(pg(c), PG_EVENT_UPDATE, p, LY_NPARAMS(p), &changed, err);
+    if (rc == 0 && changed == 0)
+        return ly__store_not_found(err, "event", ev->id);
+    return rc;
+}
+
+static int pg_redemption_insert(ly_conn *c, ly_redemption *r, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(r->program_id),      LY_PI(r->member_id),  LY_PS(r->asset),
+                       LY_PI(r->amount),          LY_PI(r->entry_id),   LY_PS(r->status),
+                       LY_PI(r->cancel_entry_id), LY_PI(r->created_at), LY_PI(r->cancelled_at)};
+    return pg_insert(pg(c), PG_REDEMPTION_INSERT, p, LY_NPARAMS(p), &r->id, err);
+}
+
+static int pg_redemption_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id,
+                             ly_redemption *out, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(id)};
+    int rc = pg_one(pg(c), PG_REDEMPTION_GET, p, LY_NPARAMS(p), a, pg_read_redemption, out, err);
+    return rc == LY_ENOTFOUND ? ly__store_not_found(err, "redemption", id) : rc;
+}
+
+static int pg_redemption_cancel(ly_conn *c, const ly_redemption *r, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(r->program_id), LY_PI(r->id), LY_PI(r->cancel_entry_id),
+                       LY_PI(r->cancelled_at)};
+    int64_t changed = 0, one;
+    int rc = pg_exec(pg(c), PG_REDEMPTION_CANCEL, p, LY_NPARAMS(p), &changed, err);
+    if (rc < 0 || changed)
+        return rc;
+    rc = pg_int_of(pg(c), PG_REDEMPTION_EXISTS, p, 2, &one, err);
+    if (rc > 0)
+        return ly_error_set(err, LY_EREFUSED, "already_cancelled", NULL,
+                            "redemption %" PRId64 " is already cancelled", r->id);
+    return rc < 0 ? rc : ly__store_not_found(err, "redemption", r->id);
+}
+
+static int pg_idem_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *key, ly_idem *out,
+                       ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(key)};
+    int rc = pg_one(pg(c), PG_IDEM_GET, p, LY_NPARAMS(p), a, pg_read_idem, out, err);
+    if (rc == LY_ENOTFOUND)
+        return ly_error_set(err, rc, NULL, NULL, "the idempotency_key was not used yet");
+    return rc;
+}
+
+static int pg_idem_put(ly_conn *c, int64_t program_id, const ly_idem *i, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id),      LY_PS(i->key),    LY_PS(i->route),
+                       LY_PS(i->request_hash), LY_PI(i->status), LY_PS(i->response),
+                       LY_PI(i->created_at)};
+    return pg_exec(pg(c), PG_IDEM_PUT, p, LY_NPARAMS(p), NULL, err);
+}
+
+static int pg_verify(ly_conn *c, ly_arena *a, int check, int limit, const char ***details,
+                     size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(limit)};
+    int rc;
+    PG_ALL(c, PG_VERIFY_FIRST + check, p, a, pg_read_text, const char *, details, n, err);
+    return rc;
+}
+
 const ly_store_ops ly__postgres_ops = {
     .name = "postgres",
     .migrations = ly__migrations_postgres,
@@ -775,4 +1396,27 @@ const ly_store_ops ly__postgres_ops = {
     .key_list = pg_key_list,
     .key_revoke = pg_key_revoke,
     .table_counts = pg_table_counts,
+    .member_lock = pg_member_lock,
+    .member_touch = pg_member_touch,
+    .entry_insert = pg_entry_insert,
+    .entry_get = pg_entry_get,
+    .account_balance = pg_account_balance,
+    .lot_insert = pg_lot_insert,
+    .lots_open = pg_lots_open,
+    .lots_of_entry = pg_lots_of_entry,
+    .consumption_insert = pg_consumption_insert,
+    .consumptions_of_entry = pg_consumptions_of_entry,
+    .lots_expired = pg_lots_expired,
+    .members_inactive = pg_members_inactive,
+    .activity = pg_activity,
+    .event_insert = pg_event_insert,
+    .event_get = pg_event_get,
+    .event_get_by_id = pg_event_get_by_id,
+    .event_update = pg_event_update,
+    .redemption_insert = pg_redemption_insert,
+    .redemption_get = pg_redemption_get,
+    .redemption_cancel = pg_redemption_cancel,
+    .idem_get = pg_idem_get,
+    .idem_put = pg_idem_put,
+    .verify = pg_verify,
 };

@@ -10,10 +10,27 @@
 #include <string.h>
 
 #define SQ_BUSY_TIMEOUT_MS 5000
+/* A member's balance of an asset: 0 before its first posting. */
+#define SQ_BALANCE(asset)                                                                          \
+    "COALESCE((SELECT balance FROM accounts WHERE accounts.program_id = members.program_id "       \
+    "AND accounts.member_id = members.id AND kind = 'member' AND asset = '" asset "'), 0)"
 #define SQ_MEMBER_COLS                                                                             \
     "id, program_id, external_id, email, phone, name, birthdate, attributes, status, "             \
-    "created_at, updated_at"
+    "created_at, updated_at, last_activity_at, " SQ_BALANCE("points") ", " SQ_BALANCE("credit")
 #define SQ_KEY_COLS "id, program_id, scope, name, hash, created_at, revoked_at"
+#define SQ_ENTRY_COLS                                                                              \
+    "id, program_id, member_id, kind, event_id, ref_entry_id, memo, data, effective_at, "          \
+    "created_at"
+#define SQ_LOT_COLS                                                                                \
+    "id, program_id, member_id, asset, entry_id, amount, remaining, available_at, expires_at, "    \
+    "created_at"
+#define SQ_EVENT_COLS                                                                              \
+    "id, program_id, ext_id, type, member_id, amount, currency, occurred_at, original_id, "        \
+    "points, credit, returned_amount, reversed_points, reversed_credit, returned_items, "          \
+    "entry_id, body, request_hash, result, created_at"
+#define SQ_REDEMPTION_COLS                                                                         \
+    "id, program_id, member_id, asset, amount, entry_id, status, cancel_entry_id, created_at, "    \
+    "cancelled_at"
 
 enum {
     SQ_BEGIN_WRITE,
@@ -41,7 +58,36 @@ enum {
     SQ_KEY_LIST,
     SQ_KEY_REVOKE,
     SQ_TABLE_COUNTS,
-    SQ_NSTMTS
+    SQ_SAVEPOINT,
+    SQ_RELEASE,
+    SQ_MEMBER_LOCK,
+    SQ_MEMBER_TOUCH,
+    SQ_ENTRY_INSERT,
+    SQ_ACCOUNT_UPSERT,
+    SQ_POSTING_INSERT,
+    SQ_ENTRY_GET,
+    SQ_ACCOUNT_BALANCE,
+    SQ_LOT_INSERT,
+    SQ_LOTS_OPEN,
+    SQ_LOTS_OF_ENTRY,
+    SQ_LOT_CONSUME,
+    SQ_CONSUMPTION_INSERT,
+    SQ_CONSUMPTIONS_OF_ENTRY,
+    SQ_LOTS_EXPIRED,
+    SQ_MEMBERS_INACTIVE,
+    SQ_ACTIVITY,
+    SQ_EVENT_INSERT,
+    SQ_EVENT_GET,
+    SQ_EVENT_GET_BY_ID,
+    SQ_EVENT_UPDATE,
+    SQ_REDEMPTION_INSERT,
+    SQ_REDEMPTION_GET,
+    SQ_REDEMPTION_CANCEL,
+    SQ_REDEMPTION_EXISTS,
+    SQ_IDEM_GET,
+    SQ_IDEM_PUT,
+    SQ_VERIFY_FIRST, /* one per LY_VERIFY_* check, in its order */
+    SQ_NSTMTS = SQ_VERIFY_FIRST + LY_VERIFY_COUNT
 };
 
 _Static_assert(SQ_MEMBER_BY_CARD - SQ_MEMBER_BY_EXTERNAL_ID == LY_BY_CARD - LY_BY_EXTERNAL_ID,
@@ -110,7 +156,156 @@ static const struct {
                                      "WHERE program_id = ?1 AND id = ?2"},
     [SQ_TABLE_COUNTS] = {"table_counts",
                          "SELECT (SELECT count(*) FROM programs), (SELECT count(*) FROM members), "
-                         "(SELECT count(*) FROM member_cards), (SELECT count(*) FROM api_keys)"},
+                         "(SELECT count(*) FROM member_cards), (SELECT count(*) FROM api_keys), "
+                         "(SELECT count(*) FROM accounts), (SELECT count(*) FROM entries), "
+                         "(SELECT count(*) FROM postings), (SELECT count(*) FROM lots), "
+                         "(SELECT count(*) FROM lot_consumptions), (SELECT count(*) FROM events), "
+                         "(SELECT count(*) FROM redemptions), "
+                         "(SELECT count(*) FROM idempotency_keys)"},
+    [SQ_SAVEPOINT] = {"savepoint", "SAVEPOINT ly_atomic"},
+    [SQ_RELEASE] = {"release", "RELEASE ly_atomic"},
+    [SQ_MEMBER_LOCK] = {"member_lock", "SELECT 1 FROM members WHERE program_id = ?1 AND id = ?2"},
+    [SQ_MEMBER_TOUCH] = {"member_touch", "UPDATE members SET last_activity_at = ?3 "
+                                         "WHERE program_id = ?1 AND id = ?2"},
+    [SQ_ENTRY_INSERT] =
+        {"entry_insert",
+         "INSERT INTO entries (program_id, member_id, kind, event_id, ref_entry_id, "
+         "memo, data, effective_at, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), "
+         "NULLIF(?5, 0), ?6, ?7, ?8, ?9)"},
+    /* checked_add raises "integer overflow" where + would turn to a real. */
+    [SQ_ACCOUNT_UPSERT] = {"account_upsert",
+                           "INSERT INTO accounts (program_id, member_id, kind, asset, balance) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5) "
+                           "ON CONFLICT (program_id, member_id, kind, asset) "
+                           "DO UPDATE SET balance = checked_add(balance, excluded.balance) "
+                           "RETURNING id"},
+    [SQ_POSTING_INSERT] =
+        {"posting_insert",
+         "INSERT INTO postings (entry_id, account_id, amount) VALUES (?1, ?2, ?3)"},
+    [SQ_ENTRY_GET] = {"entry_get", "SELECT " SQ_ENTRY_COLS " FROM entries "
+                                   "WHERE program_id = ?1 AND id = ?2"},
+    [SQ_ACCOUNT_BALANCE] = {"account_balance",
+                            "SELECT balance FROM accounts WHERE program_id = ?1 AND member_id = ?2 "
+                            "AND kind = ?3 AND asset = ?4"},
+    [SQ_LOT_INSERT] = {"lot_insert",
+                       "INSERT INTO lots (program_id, member_id, asset, entry_id, amount, "
+                       "remaining, available_at, expires_at, created_at) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULLIF(?8, 0), ?9)"},
+    [SQ_LOTS_OPEN] = {"lots_open", "SELECT " SQ_LOT_COLS " FROM lots WHERE program_id = ?1 "
+                                   "AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
+                                   "ORDER BY expires_at IS NULL, expires_at, created_at, id"},
+    [SQ_LOTS_OF_ENTRY] = {"lots_of_entry", "SELECT " SQ_LOT_COLS " FROM lots "
+                                           "WHERE program_id = ?1 AND entry_id = ?2 ORDER BY id"},
+    [SQ_LOT_CONSUME] = {"lot_consume",
+                        "UPDATE lots SET remaining = remaining - ?3 WHERE id = ?2 "
+                        "AND program_id = ?1 AND remaining - ?3 BETWEEN 0 AND amount"},
+    [SQ_CONSUMPTION_INSERT] =
+        {"consumption_insert",
+         "INSERT INTO lot_consumptions (program_id, entry_id, lot_id, amount) "
+         "VALUES (?1, ?2, ?3, ?4)"},
+    [SQ_CONSUMPTIONS_OF_ENTRY] = {"consumptions_of_entry",
+                                  "SELECT entry_id, lot_id, amount FROM lot_consumptions "
+                                  "WHERE program_id = ?1 AND entry_id = ?2 ORDER BY id"},
+    [SQ_LOTS_EXPIRED] = {"lots_expired",
+                         "SELECT " SQ_LOT_COLS " FROM lots WHERE program_id = ?1 "
+                         "AND remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ?2 "
+                         "ORDER BY member_id, id LIMIT ?3"},
+    [SQ_MEMBERS_INACTIVE] = {"members_inactive",
+                             "SELECT m.id FROM members m JOIN accounts a "
+                             "ON a.program_id = m.program_id AND a.member_id = m.id "
+                             "AND a.kind = 'member' AND a.asset = 'points' "
+                             "WHERE m.program_id = ?1 AND m.id > ?3 AND a.balance <> 0 "
+                             "AND COALESCE(m.last_activity_at, m.created_at) < ?2 "
+                             "ORDER BY m.id LIMIT ?4"},
+    [SQ_ACTIVITY] = {"activity",
+                     "SELECT e.id, e.kind, a.asset, e.memo, e.data, p.amount, e.event_id, "
+                     "e.effective_at, e.created_at FROM accounts a "
+                     "JOIN postings p ON p.account_id = a.id JOIN entries e ON e.id = p.entry_id "
+                     "WHERE a.program_id = ?1 AND a.member_id = ?2 AND a.kind = 'member' "
+                     "AND p.entry_id < ?3 ORDER BY p.entry_id DESC, a.asset LIMIT ?4"},
+    [SQ_EVENT_INSERT] = {"event_insert",
+                         "INSERT INTO events (program_id, ext_id, type, member_id, amount, "
+                         "currency, occurred_at, original_id, points, credit, returned_amount, "
+                         "reversed_points, reversed_credit, returned_items, entry_id, body, "
+                         "request_hash, result, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), "
+                         "?5, ?6, ?7, NULLIF(?8, 0), ?9, ?10, ?11, ?12, ?13, ?14, NULLIF(?15, 0), "
+                         "?16, ?17, ?18, ?19)"},
+    [SQ_EVENT_GET] = {"event_get", "SELECT " SQ_EVENT_COLS " FROM events "
+                                   "WHERE program_id = ?1 AND ext_id = ?2"},
+    [SQ_EVENT_GET_BY_ID] = {"event_get_by_id", "SELECT " SQ_EVENT_COLS " FROM events "
+                                               "WHERE program_id = ?1 AND id = ?2"},
+    [SQ_EVENT_UPDATE] = {"event_update",
+                         "UPDATE events SET entry_id = NULLIF(?3, 0), points = ?4, credit = ?5, "
+                         "returned_amount = ?6, reversed_points = ?7, reversed_credit = ?8, "
+                         "returned_items = ?9, result = ?10 WHERE program_id = ?1 AND id = ?2"},
+    [SQ_REDEMPTION_INSERT] = {"redemption_insert",
+                              "INSERT INTO redemptions (program_id, member_id, asset, amount, "
+                              "entry_id, status, cancel_entry_id, created_at, cancelled_at) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5, COALESCE(?6, 'active'), "
+                              "NULLIF(?7, 0), ?8, NULLIF(?9, 0))"},
+    [SQ_REDEMPTION_GET] = {"redemption_get", "SELECT " SQ_REDEMPTION_COLS " FROM redemptions "
+                                             "WHERE program_id = ?1 AND id = ?2"},
+    /* Once only: a second cancel would give the lots back twice. */
+    [SQ_REDEMPTION_CANCEL] = {"redemption_cancel",
+                              "UPDATE redemptions SET status = 'cancelled', "
+                              "cancel_entry_id = NULLIF(?3, 0), cancelled_at = NULLIF(?4, 0) "
+                              "WHERE program_id = ?1 AND id = ?2 AND status <> 'cancelled'"},
+    [SQ_REDEMPTION_EXISTS] = {"redemption_exists",
+                              "SELECT 1 FROM redemptions WHERE program_id = ?1 AND id = ?2"},
+    [SQ_IDEM_GET] = {"idem_get", "SELECT key, route, request_hash, status, response, created_at "
+                                 "FROM idempotency_keys WHERE program_id = ?1 AND key = ?2"},
+    [SQ_IDEM_PUT] = {"idem_put",
+                     "INSERT INTO idempotency_keys (program_id, key, route, request_hash, status, "
+                     "response, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+    /* The invariants ly_store_verify checks: each row is a violation told for
+     * a person. */
+    [SQ_VERIFY_FIRST + LY_VERIFY_ENTRY_BALANCED] =
+        {"verify_entry_balanced",
+         "SELECT 'entry ' || p.entry_id || ' ' || a.asset || ' sums to ' || SUM(p.amount) "
+         "FROM postings p JOIN accounts a ON a.id = p.account_id "
+         "GROUP BY p.entry_id, a.asset HAVING SUM(p.amount) <> 0 "
+         "ORDER BY p.entry_id, a.asset LIMIT ?1"},
+    [SQ_VERIFY_FIRST + LY_VERIFY_ACCOUNT_BALANCE] =
+        {"verify_account_balance",
+         "SELECT 'account ' || a.id || ' (' || a.kind || ' ' || a.asset || "
+         "CASE WHEN a.member_id <> 0 THEN ' of member ' || a.member_id ELSE '' END || "
+         "') balance ' || a.balance || ', postings sum to ' || COALESCE(SUM(p.amount), 0) "
+         "FROM accounts a LEFT JOIN postings p ON p.account_id = a.id GROUP BY a.id "
+         "HAVING a.balance <> COALESCE(SUM(p.amount), 0) ORDER BY a.id LIMIT ?1"},
+    [SQ_VERIFY_FIRST + LY_VERIFY_MEMBER_LOTS] =
+        {"verify_member_lots",
+         "SELECT detail FROM ("
+         "SELECT a.member_id AS member_id, a.asset AS asset, 'member ' || a.member_id || ' ' || "
+         "a.asset || ': balance ' || a.balance || ', lots remaining ' || "
+         "COALESCE(l.remaining, 0) AS detail FROM accounts a LEFT JOIN ("
+         "SELECT program_id, member_id, asset, SUM(remaining) AS remaining FROM lots "
+         "GROUP BY program_id, member_id, asset) l ON l.program_id = a.program_id "
+         "AND l.member_id = a.member_id AND l.asset = a.asset WHERE a.kind = 'member' "
+         "AND COALESCE(l.remaining, 0) <> CASE WHEN a.balance > 0 THEN a.balance ELSE 0 END "
+         "UNION ALL "
+         "SELECT l.member_id, l.asset, 'member ' || l.member_id || ' ' || l.asset || "
+         "': no account, lots remaining ' || SUM(l.remaining) FROM lots l WHERE NOT EXISTS ("
+         "SELECT 1 FROM accounts a WHERE a.program_id = l.program_id "
+         "AND a.member_id = l.member_id AND a.kind = 'member' AND a.asset = l.asset) "
+         "GROUP BY l.program_id, l.member_id, l.asset) v "
+         "ORDER BY member_id, asset, detail LIMIT ?1"},
+    [SQ_VERIFY_FIRST + LY_VERIFY_LOT_BOUNDS] =
+        {"verify_lot_bounds",
+         "SELECT 'lot ' || id || ' remaining ' || remaining || ' of amount ' || amount "
+         "FROM lots WHERE remaining < 0 OR remaining > amount OR amount <= 0 "
+         "ORDER BY id LIMIT ?1"},
+    [SQ_VERIFY_FIRST + LY_VERIFY_LOT_CONSUMED] =
+        {"verify_lot_consumed",
+         "SELECT 'lot ' || l.id || ' gave ' || (l.amount - l.remaining) || "
+         "', its consumptions sum to ' || COALESCE(SUM(k.amount), 0) "
+         "FROM lots l LEFT JOIN lot_consumptions k ON k.lot_id = l.id GROUP BY l.id "
+         "HAVING l.amount - l.remaining <> COALESCE(SUM(k.amount), 0) ORDER BY l.id LIMIT ?1"},
+    [SQ_VERIFY_FIRST + LY_VERIFY_EVENT_ENTRY] =
+        {"verify_event_entry",
+         "SELECT 'event ' || id || ' (' || type || ' ' || ext_id || ') of member ' || member_id "
+         "|| ' has ' || points || ' points and ' || credit || ' credit but no entry' "
+         "FROM events WHERE type IN ('purchase', 'return') AND member_id IS NOT NULL "
+         "AND (points <> 0 OR credit <> 0) AND entry_id IS NULL ORDER BY id LIMIT ?1"},
 };
 
 /* Failures of the file or the disk: the store is unavailable, not the
@@ -134,13 +329,18 @@ static const struct {
 };
 
 /* "UNIQUE constraint failed: members.program_id, members.email": the last
- * column names the field. */
+ * column tells the constraint (named as on PostgreSQL). */
 static const struct {
     const char *column;
-    const char *field;
+    const char *constraint;
 } sq_unique[] = {
-    {"members.external_id", "external_id"}, {"members.email", "email"}, {"members.phone", "phone"},
-    {"member_cards.card", "card"},          {"api_keys.id", "id"},
+    {"members.external_id", "members_external_id_key"},
+    {"members.email", "members_email_key"},
+    {"members.phone", "members_phone_key"},
+    {"member_cards.card", "member_cards_pkey"},
+    {"api_keys.id", "api_keys_pkey"},
+    {"events.ext_id", "events_ext_id_key"},
+    {"idempotency_keys.key", "idempotency_keys_pkey"},
 };
 
 typedef struct sq_conn {
@@ -171,8 +371,8 @@ static int sq_constraint(int ext, const char *msg, ly_error *err)
     if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
         for (size_t i = 0; i < sizeof sq_unique / sizeof sq_unique[0]; i++)
             if (lists_column(msg, sq_unique[i].column))
-                return ly__store_conflict(err, sq_unique[i].field);
-        return ly_error_set(err, LY_ECONFLICT, "already_exists", NULL, "%s", msg);
+                return ly__store_conflict(err, sq_unique[i].constraint, msg);
+        return ly__store_conflict(err, NULL, msg);
     }
     if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
         return ly_error_set(err, LY_ENOTFOUND, NULL, NULL,
@@ -187,6 +387,8 @@ static int sq_fail(sq_conn *c, const char *what, ly_error *err)
     const char *msg = sqlite3_errmsg(c->db);
     if ((ext & 0xff) == SQLITE_CONSTRAINT)
         return sq_constraint(ext, msg, err);
+    if (ext == SQLITE_ERROR && strcmp(msg, "integer overflow") == 0)
+        return ly__store_overflow(err);
     for (size_t i = 0; i < sizeof sq_errors / sizeof sq_errors[0]; i++)
         if ((ext & 0xff) == sq_errors[i].code)
             return ly_error_set(err, sq_errors[i].rc, NULL, NULL, "%s (%s: %s)", sq_errors[i].what,
@@ -355,6 +557,9 @@ static int sq_read_member(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *er
     m->program_id = sqlite3_column_int64(st, 1);
     m->created_at = sqlite3_column_int64(st, 9);
     m->updated_at = sqlite3_column_int64(st, 10);
+    m->last_activity_at = sqlite3_column_int64(st, 11); /* NULL reads as 0 */
+    m->points = sqlite3_column_int64(st, 12);
+    m->credit = sqlite3_column_int64(st, 13);
     return sq_texts(st, 2, a, texts, 7, err);
 }
 
@@ -373,6 +578,118 @@ static int sq_read_key(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
         return ly_error_set(err, LY_EINTERNAL, NULL, NULL, "key %s has a malformed hash", k->id);
     memcpy(k->hash, hash, sizeof k->hash);
     return 0;
+}
+
+/* Reads integer columns icols[0..ni) (NULL as 0) and text columns
+ * tcols[0..nt) of a row. */
+static int sq_columns(sqlite3_stmt *st, ly_arena *a, const int *icols, int64_t *ints[], int ni,
+                      const int *tcols, const char **texts[], int nt, ly_error *err)
+{
+    for (int i = 0; i < ni; i++)
+        *ints[i] = sqlite3_column_int64(st, icols[i]);
+    for (int i = 0; i < nt; i++)
+        if (sq_text(st, tcols[i], a, texts[i], err) < 0)
+            return LY_ENOMEM;
+    return 0;
+}
+
+#define SQ_COLUMNS(st, a, icols, ints, tcols, texts, err)                                          \
+    sq_columns(st, a, icols, ints, LY_NPARAMS(icols), tcols, texts, LY_NPARAMS(tcols), err)
+
+static int sq_read_entry(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    ly_entry *e = out;
+    static const int icols[] = {0, 1, 2, 4, 5, 8, 9}, tcols[] = {3, 6, 7};
+    int64_t *ints[] = {&e->id,           &e->program_id,   &e->member_id, &e->event_id,
+                       &e->ref_entry_id, &e->effective_at, &e->created_at};
+    const char **texts[] = {&e->kind, &e->memo, &e->data};
+    return SQ_COLUMNS(st, a, icols, ints, tcols, texts, err);
+}
+
+static int sq_read_lot(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    ly_lot *l = out;
+    static const int icols[] = {0, 1, 2, 4, 5, 6, 7, 8, 9}, tcols[] = {3};
+    int64_t *ints[] = {&l->id,        &l->program_id,   &l->member_id,  &l->entry_id,  &l->amount,
+                       &l->remaining, &l->available_at, &l->expires_at, &l->created_at};
+    const char **texts[] = {&l->asset};
+    return SQ_COLUMNS(st, a, icols, ints, tcols, texts, err);
+}
+
+static int sq_read_consumption(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    (void)a;
+    (void)err;
+    ly_consumption *k = out;
+    k->entry_id = sqlite3_column_int64(st, 0);
+    k->lot_id = sqlite3_column_int64(st, 1);
+    k->amount = sqlite3_column_int64(st, 2);
+    return 0;
+}
+
+static int sq_read_activity(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    ly_activity *v = out;
+    static const int icols[] = {0, 5, 6, 7, 8}, tcols[] = {1, 2, 3, 4};
+    int64_t *ints[] = {&v->entry_id, &v->amount, &v->event_id, &v->effective_at, &v->created_at};
+    const char **texts[] = {&v->kind, &v->asset, &v->memo, &v->data};
+    return SQ_COLUMNS(st, a, icols, ints, tcols, texts, err);
+}
+
+static int sq_read_event(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    ly_event *ev = out;
+    static const int icols[] = {0, 1, 4, 5, 7, 8, 9, 10, 11, 12, 13, 15, 19},
+                     tcols[] = {2, 3, 6, 14, 16, 17, 18};
+    int64_t *ints[] = {&ev->id,
+                       &ev->program_id,
+                       &ev->member_id,
+                       &ev->amount,
+                       &ev->occurred_at,
+                       &ev->original_id,
+                       &ev->points,
+                       &ev->credit,
+                       &ev->returned_amount,
+                       &ev->reversed_points,
+                       &ev->reversed_credit,
+                       &ev->entry_id,
+                       &ev->created_at};
+    const char **texts[] = {&ev->ext_id, &ev->type,         &ev->currency, &ev->returned_items,
+                            &ev->body,   &ev->request_hash, &ev->result};
+    return SQ_COLUMNS(st, a, icols, ints, tcols, texts, err);
+}
+
+static int sq_read_redemption(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    ly_redemption *r = out;
+    static const int icols[] = {0, 1, 2, 4, 5, 7, 8, 9}, tcols[] = {3, 6};
+    int64_t *ints[] = {&r->id,       &r->program_id,      &r->member_id,  &r->amount,
+                       &r->entry_id, &r->cancel_entry_id, &r->created_at, &r->cancelled_at};
+    const char **texts[] = {&r->asset, &r->status};
+    return SQ_COLUMNS(st, a, icols, ints, tcols, texts, err);
+}
+
+static int sq_read_idem(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    ly_idem *i = out;
+    static const int tcols[] = {0, 1, 2, 4};
+    const char **texts[] = {&i->key, &i->route, &i->request_hash, &i->response};
+    i->status = sqlite3_column_int(st, 3);
+    i->created_at = sqlite3_column_int64(st, 5);
+    return sq_columns(st, a, NULL, NULL, 0, tcols, texts, LY_NPARAMS(tcols), err);
+}
+
+static int sq_read_id(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    (void)a;
+    (void)err;
+    *(int64_t *)out = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+static int sq_read_text(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    return sq_text(st, 0, a, out, err);
 }
 
 /* Loads the cards of the members ms[0..n) (sorted by id, every member of the
@@ -421,6 +738,19 @@ static void sq_close(ly_conn *c)
     free(s);
 }
 
+/* checked_add(a, b): a + b, or the error "integer overflow" where SQLite's own
+ * + would give an inexact real. */
+static void sq_checked_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    int64_t sum;
+    if (__builtin_add_overflow((int64_t)sqlite3_value_int64(argv[0]),
+                               (int64_t)sqlite3_value_int64(argv[1]), &sum))
+        sqlite3_result_error(ctx, "integer overflow", -1);
+    else
+        sqlite3_result_int64(ctx, sum);
+}
+
 /* Before SQLite initialises: no global allocation statistics, whose mutex
  * every connection would otherwise contend on. */
 static void sq_configure(void)
@@ -457,6 +787,12 @@ static int sq_open(const char *path, ly_conn **out, ly_error *err)
             rc = sq_fail(c, setup[i], err);
             goto fail;
         }
+    if (sqlite3_create_function_v2(c->db, "checked_add", 2,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                   sq_checked_add, NULL, NULL, NULL) != SQLITE_OK) {
+        rc = sq_fail(c, "checked_add", err);
+        goto fail;
+    }
     *out = &c->base;
     return 0;
 fail:
@@ -499,22 +835,28 @@ static int sq_migration_record(ly_conn *c, const ly_migration *m, int64_t now, l
     return sq_exec(sq(c), SQ_MIGRATION_RECORD, p, LY_NPARAMS(p), NULL, err);
 }
 
-/* The single integer a statement without parameters returns. */
-static int sq_scalar(sq_conn *c, int id, int64_t *v, ly_error *err)
+/* The integer in the first column of the first row of statement id: 1 when
+ * there is a row, 0 when none. */
+static int sq_int(sq_conn *c, int id, const ly_sqlparam *p, int n, int64_t *v, ly_error *err)
 {
     sqlite3_stmt *st;
-    int rc = sq_start(c, id, NULL, 0, &st, err);
+    int rc = sq_start(c, id, p, n, &st, err);
     if (rc < 0)
         return rc;
     rc = sq_step(c, id, st, err);
-    if (rc == 0)
-        rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL, "%s returned no row", sq_stmts[id].name);
-    if (rc > 0) {
+    if (rc > 0)
         *v = sqlite3_column_int64(st, 0);
-        rc = 0;
-    }
     sq_done(st);
     return rc;
+}
+
+/* The single integer a statement without parameters returns. */
+static int sq_scalar(sq_conn *c, int id, int64_t *v, ly_error *err)
+{
+    int rc = sq_int(c, id, NULL, 0, v, err);
+    if (rc == 0)
+        rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL, "%s returned no row", sq_stmts[id].name);
+    return rc < 0 ? rc : 0;
 }
 
 static int sq_schema_version(ly_conn *c, int *version, ly_error *err)
@@ -694,6 +1036,312 @@ static int sq_table_counts(ly_conn *c, int64_t rows[LY_STORE_NTABLES], ly_error 
     return rc < 0 ? rc : 0;
 }
 
+/* Several statements that must take effect together: inside the caller's
+ * transaction its rollback undoes them all; outside one, a savepoint holds
+ * them. *own says whether the savepoint was taken. */
+static int sq_atomic_begin(sq_conn *c, int *own, ly_error *err)
+{
+    *own = sqlite3_get_autocommit(c->db);
+    return *own ? sq_exec(c, SQ_SAVEPOINT, NULL, 0, NULL, err) : 0;
+}
+
+/* Ends what sq_atomic_begin started, with the result rc of the statements. */
+static int sq_atomic_end(sq_conn *c, int own, int rc, ly_error *err)
+{
+    if (!own)
+        return rc;
+    if (rc == 0)
+        rc = sq_exec(c, SQ_RELEASE, NULL, 0, NULL, err);
+    if (rc < 0)
+        sq_rollback(&c->base);
+    return rc;
+}
+
+static int sq_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id)};
+    int64_t one;
+    int rc = sq_int(sq(c), SQ_MEMBER_LOCK, p, LY_NPARAMS(p), &one, err);
+    if (rc == 0)
+        return ly__store_not_found(err, "member", member_id);
+    return rc < 0 ? rc : 0;
+}
+
+static int sq_member_touch(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
+                           ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PI(at)};
+    int64_t changed = 0;
+    int rc = sq_exec(sq(c), SQ_MEMBER_TOUCH, p, LY_NPARAMS(p), &changed, err);
+    if (rc == 0 && changed == 0)
+        return ly__store_not_found(err, "member", member_id);
+    return rc;
+}
+
+/* One statement for the entry, then two per posting: the account's upsert,
+ * which gives its id, and the posting. */
+static int sq_entry_insert(ly_conn *c, ly_entry *e, const ly_posting *ps, size_t n, ly_error *err)
+{
+    sq_conn *s = sq(c);
+    ly_sqlparam p[] = {LY_PI(e->program_id), LY_PI(e->member_id),    LY_PS(e->kind),
+                       LY_PI(e->event_id),   LY_PI(e->ref_entry_id), LY_PS(e->memo),
+                       LY_PS(e->data),       LY_PI(e->effective_at), LY_PI(e->created_at)};
+    int own;
+    int64_t id = 0;
+    int rc = sq_atomic_begin(s, &own, err);
+    if (rc < 0)
+        return rc;
+    if ((rc = sq_exec(s, SQ_ENTRY_INSERT, p, LY_NPARAMS(p), NULL, err)) == 0)
+        id = sqlite3_last_insert_rowid(s->db);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        ly_sqlparam ap[] = {LY_PI(e->program_id), LY_PI(ps[i].member_id), LY_PS(ps[i].kind),
+                            LY_PS(ps[i].asset), LY_PI(ps[i].amount)};
+        int64_t account = 0;
+        rc = sq_int(s, SQ_ACCOUNT_UPSERT, ap, LY_NPARAMS(ap), &account, err);
+        if (rc == 0)
+            rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL, "account_upsert returned no id");
+        if (rc > 0) {
+            ly_sqlparam pp[] = {LY_PI(id), LY_PI(account), LY_PI(ps[i].amount)};
+            rc = sq_exec(s, SQ_POSTING_INSERT, pp, LY_NPARAMS(pp), NULL, err);
+        }
+    }
+    rc = sq_atomic_end(s, own, rc, err);
+    if (rc == 0)
+        e->id = id;
+    return rc;
+}
+
+static int sq_entry_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_entry *out,
+                        ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(id)};
+    int rc = sq_one(sq(c), SQ_ENTRY_GET, p, LY_NPARAMS(p), a, sq_read_entry, out, err);
+    return rc == LY_ENOTFOUND ? ly__store_not_found(err, "entry", id) : rc;
+}
+
+static int sq_account_balance(ly_conn *c, int64_t program_id, int64_t member_id, const char *kind,
+                              const char *asset, int64_t *balance, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PS(kind), LY_PS(asset)};
+    *balance = 0;
+    int rc = sq_int(sq(c), SQ_ACCOUNT_BALANCE, p, LY_NPARAMS(p), balance, err);
+    return rc < 0 ? rc : 0;
+}
+
+static int sq_lot_insert(ly_conn *c, ly_lot *l, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(l->program_id),   LY_PI(l->member_id),  LY_PS(l->asset),
+                       LY_PI(l->entry_id),     LY_PI(l->amount),     LY_PI(l->remaining),
+                       LY_PI(l->available_at), LY_PI(l->expires_at), LY_PI(l->created_at)};
+    int rc = sq_exec(sq(c), SQ_LOT_INSERT, p, LY_NPARAMS(p), NULL, err);
+    if (rc == 0)
+        l->id = sqlite3_last_insert_rowid(sq(c)->db);
+    return rc;
+}
+
+/* Every row of statement id into *out, an arena array of T. */
+#define SQ_ALL(c, id, p, a, read, T, out, n, err)                                                  \
+    do {                                                                                           \
+        void *arr_ = NULL;                                                                         \
+        rc = sq_all(sq(c), id, p, LY_NPARAMS(p), a, read, sizeof(T), &arr_, n, err);               \
+        *(out) = arr_;                                                                             \
+    } while (0)
+
+static int sq_lots_open(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                        const char *asset, ly_lot **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PS(asset)};
+    int rc;
+    SQ_ALL(c, SQ_LOTS_OPEN, p, a, sq_read_lot, ly_lot, out, n, err);
+    return rc;
+}
+
+static int sq_lots_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
+                            ly_lot **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(entry_id)};
+    int rc;
+    SQ_ALL(c, SQ_LOTS_OF_ENTRY, p, a, sq_read_lot, ly_lot, out, n, err);
+    return rc;
+}
+
+/* The lot first, so that a refused consumption writes nothing. */
+static int sq_consumption_insert(ly_conn *c, int64_t program_id, const ly_consumption *k,
+                                 ly_error *err)
+{
+    sq_conn *s = sq(c);
+    ly_sqlparam lp[] = {LY_PI(program_id), LY_PI(k->lot_id), LY_PI(k->amount)};
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(k->entry_id), LY_PI(k->lot_id), LY_PI(k->amount)};
+    int64_t changed = 0;
+    int own;
+    int rc = sq_atomic_begin(s, &own, err);
+    if (rc < 0)
+        return rc;
+    rc = sq_exec(s, SQ_LOT_CONSUME, lp, LY_NPARAMS(lp), &changed, err);
+    if (rc == 0 && changed == 0)
+        rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL, "lot %" PRId64 " cannot give %" PRId64,
+                          k->lot_id, k->amount);
+    if (rc == 0)
+        rc = sq_exec(s, SQ_CONSUMPTION_INSERT, p, LY_NPARAMS(p), NULL, err);
+    return sq_atomic_end(s, own, rc, err);
+}
+
+static int sq_consumptions_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
+                                    ly_consumption **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(entry_id)};
+    int rc;
+    SQ_ALL(c, SQ_CONSUMPTIONS_OF_ENTRY, p, a, sq_read_consumption, ly_consumption, out, n, err);
+    return rc;
+}
+
+static int sq_lots_expired(ly_conn *c, ly_arena *a, int64_t program_id, int64_t as_of, int limit,
+                           ly_lot **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(as_of), LY_PI(limit)};
+    int rc;
+    SQ_ALL(c, SQ_LOTS_EXPIRED, p, a, sq_read_lot, ly_lot, out, n, err);
+    return rc;
+}
+
+static int sq_members_inactive(ly_conn *c, ly_arena *a, int64_t program_id, int64_t before,
+                               int64_t after_id, int limit, int64_t **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(before), LY_PI(after_id), LY_PI(limit)};
+    int rc;
+    SQ_ALL(c, SQ_MEMBERS_INACTIVE, p, a, sq_read_id, int64_t, out, n, err);
+    return rc;
+}
+
+static int sq_activity(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                       int64_t before_entry, int limit, ly_activity **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PI(before_entry), LY_PI(limit)};
+    int rc;
+    SQ_ALL(c, SQ_ACTIVITY, p, a, sq_read_activity, ly_activity, out, n, err);
+    return rc;
+}
+
+static int sq_event_insert(ly_conn *c, ly_event *ev, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(ev->program_id),
+                       LY_PS(ev->ext_id),
+                       LY_PS(ev->type),
+                       LY_PI(ev->member_id),
+                       LY_PI(ev->amount),
+                       LY_PS(ev->currency),
+                       LY_PI(ev->occurred_at),
+                       LY_PI(ev->original_id),
+                       LY_PI(ev->points),
+                       LY_PI(ev->credit),
+                       LY_PI(ev->returned_amount),
+                       LY_PI(ev->reversed_points),
+                       LY_PI(ev->reversed_credit),
+                       LY_PS(ev->returned_items),
+                       LY_PI(ev->entry_id),
+                       LY_PS(ev->body),
+                       LY_PS(ev->request_hash),
+                       LY_PS(ev->result),
+                       LY_PI(ev->created_at)};
+    int rc = sq_exec(sq(c), SQ_EVENT_INSERT, p, LY_NPARAMS(p), NULL, err);
+    if (rc == 0)
+        ev->id = sqlite3_last_insert_rowid(sq(c)->db);
+    return rc;
+}
+
+static int sq_event_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *ext_id,
+                        ly_event *out, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(ext_id)};
+    int rc = sq_one(sq(c), SQ_EVENT_GET, p, LY_NPARAMS(p), a, sq_read_event, out, err);
+    if (rc == LY_ENOTFOUND)
+        return ly_error_set(err, rc, NULL, NULL, "no event with this id");
+    return rc;
+}
+
+static int sq_event_get_by_id(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id,
+                              ly_event *out, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(id)};
+    int rc = sq_one(sq(c), SQ_EVENT_GET_BY_ID, p, LY_NPARAMS(p), a, sq_read_event, out, err);
+    return rc == LY_ENOTFOUND ? ly__store_not_found(err, "event", id) : rc;
+}
+
+static int sq_event_update(ly_conn *c, const ly_event *ev, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(ev->program_id),      LY_PI(ev->id),
+                       LY_PI(ev->entry_id),        LY_PI(ev->points),
+                       LY_PI(ev->credit),          LY_PI(ev->returned_amount),
+                       LY_PI(ev->reversed_points), LY_PI(ev->reversed_credit),
+                       LY_PS(ev->returned_items),  LY_PS(ev->result)};
+    int64_t changed = 0;
+    int rc = sq_exec(sq(c), SQ_EVENT_UPDATE, p, LY_NPARAMS(p), &changed, err);
+    if (rc == 0 && changed == 0)
+        return ly__store_not_found(err, "event", ev->id);
+    return rc;
+}
+
+static int sq_redemption_insert(ly_conn *c, ly_redemption *r, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(r->program_id),      LY_PI(r->member_id),  LY_PS(r->asset),
+                       LY_PI(r->amount),          LY_PI(r->entry_id),   LY_PS(r->status),
+                       LY_PI(r->cancel_entry_id), LY_PI(r->created_at), LY_PI(r->cancelled_at)};
+    int rc = sq_exec(sq(c), SQ_REDEMPTION_INSERT, p, LY_NPARAMS(p), NULL, err);
+    if (rc == 0)
+        r->id = sqlite3_last_insert_rowid(sq(c)->db);
+    return rc;
+}
+
+static int sq_redemption_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id,
+                             ly_redemption *out, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(id)};
+    int rc = sq_one(sq(c), SQ_REDEMPTION_GET, p, LY_NPARAMS(p), a, sq_read_redemption, out, err);
+    return rc == LY_ENOTFOUND ? ly__store_not_found(err, "redemption", id) : rc;
+}
+
+static int sq_redemption_cancel(ly_conn *c, const ly_redemption *r, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(r->program_id), LY_PI(r->id), LY_PI(r->cancel_entry_id),
+                       LY_PI(r->cancelled_at)};
+    int64_t changed = 0, one;
+    int rc = sq_exec(sq(c), SQ_REDEMPTION_CANCEL, p, LY_NPARAMS(p), &changed, err);
+    if (rc < 0 || changed)
+        return rc;
+    rc = sq_int(sq(c), SQ_REDEMPTION_EXISTS, p, 2, &one, err);
+    if (rc > 0)
+        return ly_error_set(err, LY_EREFUSED, "already_cancelled", NULL,
+                            "redemption %" PRId64 " is already cancelled", r->id);
+    return rc < 0 ? rc : ly__store_not_found(err, "redemption", r->id);
+}
+
+static int sq_idem_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *key, ly_idem *out,
+                       ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(key)};
+    int rc = sq_one(sq(c), SQ_IDEM_GET, p, LY_NPARAMS(p), a, sq_read_idem, out, err);
+    if (rc == LY_ENOTFOUND)
+        return ly_error_set(err, rc, NULL, NULL, "the idempotency_key was not used yet");
+    return rc;
+}
+
+static int sq_idem_put(ly_conn *c, int64_t program_id, const ly_idem *i, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id),      LY_PS(i->key),    LY_PS(i->route),
+                       LY_PS(i->request_hash), LY_PI(i->status), LY_PS(i->response),
+                       LY_PI(i->created_at)};
+    return sq_exec(sq(c), SQ_IDEM_PUT, p, LY_NPARAMS(p), NULL, err);
+}
+
+static int sq_verify(ly_conn *c, ly_arena *a, int check, int limit, const char ***details,
+                     size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(limit)};
+    int rc;
+    SQ_ALL(c, SQ_VERIFY_FIRST + check, p, a, sq_read_text, const char *, details, n, err);
+    return rc;
+}
+
 const ly_store_ops ly__sqlite_ops = {
     .name = "sqlite",
     .migrations = ly__migrations_sqlite,
@@ -723,4 +1371,27 @@ const ly_store_ops ly__sqlite_ops = {
     .key_list = sq_key_list,
     .key_revoke = sq_key_revoke,
     .table_counts = sq_table_counts,
+    .member_lock = sq_member_lock,
+    .member_touch = sq_member_touch,
+    .entry_insert = sq_entry_insert,
+    .entry_get = sq_entry_get,
+    .account_balance = sq_account_balance,
+    .lot_insert = sq_lot_insert,
+    .lots_open = sq_lots_open,
+    .lots_of_entry = sq_lots_of_entry,
+    .consumption_insert = sq_consumption_insert,
+    .consumptions_of_entry = sq_consumptions_of_entry,
+    .lots_expired = sq_lots_expired,
+    .members_inactive = sq_members_inactive,
+    .activity = sq_activity,
+    .event_insert = sq_event_insert,
+    .event_get = sq_event_get,
+    .event_get_by_id = sq_event_get_by_id,
+    .event_update = sq_event_update,
+    .redemption_insert = sq_redemption_insert,
+    .redemption_get = sq_redemption_get,
+    .redemption_cancel = sq_redemption_cancel,
+    .idem_get = sq_idem_get,
+    .idem_put = sq_idem_put,
+    .verify = sq_verify,
 };

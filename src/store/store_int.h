@@ -23,8 +23,22 @@ struct ly_conn {
 /* The identifiers a member can be found by, in the order of ly__member_by. */
 enum { LY_BY_EXTERNAL_ID, LY_BY_EMAIL, LY_BY_PHONE, LY_BY_CARD, LY_BY_COUNT };
 
-/* ly_store_table_counts reports programs, members, member_cards, api_keys. */
-#define LY_STORE_NTABLES 4
+/* ly_store_table_counts reports programs, members, member_cards, api_keys,
+ * then the ledger's tables (store.c names them). */
+#define LY_STORE_NTABLES 12
+
+/* The checks of ly_store_verify, in the order of each backend's statements;
+ * the list of violations stops at LY_VERIFY_MAX. */
+enum {
+    LY_VERIFY_ENTRY_BALANCED,
+    LY_VERIFY_ACCOUNT_BALANCE,
+    LY_VERIFY_MEMBER_LOTS,
+    LY_VERIFY_LOT_BOUNDS,
+    LY_VERIFY_LOT_CONSUMED,
+    LY_VERIFY_EVENT_ENTRY,
+    LY_VERIFY_COUNT
+};
+#define LY_VERIFY_MAX 1000
 
 /* A statement parameter, whatever the backend: an integer, a text (NULL is
  * SQL NULL) or a blob. */
@@ -92,6 +106,50 @@ struct ly_store_ops {
                     ly_error *err);
     int (*key_revoke)(ly_conn *c, int64_t program_id, const char *id, int64_t now, ly_error *err);
     int (*table_counts)(ly_conn *c, int64_t rows[LY_STORE_NTABLES], ly_error *err);
+
+    /* The ledger. store.c has checked the arguments: postings name their
+     * kind and asset and no account twice, limits are positive. */
+    int (*member_lock)(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err);
+    int (*member_touch)(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
+                        ly_error *err);
+    int (*entry_insert)(ly_conn *c, ly_entry *e, const ly_posting *p, size_t n, ly_error *err);
+    int (*entry_get)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_entry *out,
+                     ly_error *err);
+    int (*account_balance)(ly_conn *c, int64_t program_id, int64_t member_id, const char *kind,
+                           const char *asset, int64_t *balance, ly_error *err);
+    int (*lot_insert)(ly_conn *c, ly_lot *l, ly_error *err);
+    int (*lots_open)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                     const char *asset, ly_lot **out, size_t *n, ly_error *err);
+    int (*lots_of_entry)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
+                         ly_lot **out, size_t *n, ly_error *err);
+    int (*consumption_insert)(ly_conn *c, int64_t program_id, const ly_consumption *k,
+                              ly_error *err);
+    int (*consumptions_of_entry)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
+                                 ly_consumption **out, size_t *n, ly_error *err);
+    int (*lots_expired)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t as_of, int limit,
+                        ly_lot **out, size_t *n, ly_error *err);
+    int (*members_inactive)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t before,
+                            int64_t after_id, int limit, int64_t **out, size_t *n, ly_error *err);
+    /* before_entry is INT64_MAX for "from the newest". */
+    int (*activity)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                    int64_t before_entry, int limit, ly_activity **out, size_t *n, ly_error *err);
+    int (*event_insert)(ly_conn *c, ly_event *ev, ly_error *err);
+    int (*event_get)(ly_conn *c, ly_arena *a, int64_t program_id, const char *ext_id, ly_event *out,
+                     ly_error *err);
+    int (*event_get_by_id)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_event *out,
+                           ly_error *err);
+    int (*event_update)(ly_conn *c, const ly_event *ev, ly_error *err);
+    int (*redemption_insert)(ly_conn *c, ly_redemption *r, ly_error *err);
+    int (*redemption_get)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id,
+                          ly_redemption *out, ly_error *err);
+    int (*redemption_cancel)(ly_conn *c, const ly_redemption *r, ly_error *err);
+    int (*idem_get)(ly_conn *c, ly_arena *a, int64_t program_id, const char *key, ly_idem *out,
+                    ly_error *err);
+    int (*idem_put)(ly_conn *c, int64_t program_id, const ly_idem *i, ly_error *err);
+    /* The details (arena strings) of at most limit violations of one check
+     * (LY_VERIFY_*). */
+    int (*verify)(ly_conn *c, ly_arena *a, int check, int limit, const char ***details, size_t *n,
+                  ly_error *err);
 };
 
 extern const ly_store_ops ly__sqlite_ops;
@@ -99,9 +157,15 @@ extern const ly_store_ops ly__postgres_ops;
 
 /* Helpers for the backends (store.c). */
 int ly__store_nomem(ly_error *err);
-/* LY_ECONFLICT "already_exists" for a field of the schema ("external_id",
- * "email", "phone", "card", "id"), with a message for a person. */
-int ly__store_conflict(ly_error *err, const char *field);
+/* LY_ECONFLICT "already_exists" for a unique constraint of the schema, by its
+ * name ("members_email_key"): names the field it protects and says what
+ * clashed. For a constraint store.c does not know (or NULL), the database's
+ * own message, detail, is given. */
+int ly__store_conflict(ly_error *err, const char *constraint, const char *detail);
+/* LY_EREFUSED "balance_overflow": a sum left the range of int64. */
+int ly__store_overflow(ly_error *err);
+/* LY_ENOTFOUND for a member, a redemption... of that id. */
+int ly__store_not_found(ly_error *err, const char *what, int64_t id);
 int ly__member_not_found(ly_error *err, int by);
 /* Appends a copy of card to m->cards, growing the array in the arena. */
 int ly__member_add_card(ly_arena *a, ly_member *m, const char *card, ly_error *err);
