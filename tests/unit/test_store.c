@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -595,19 +596,43 @@ static void test_keys(void **state)
     assert_string_equal(f->err.field, "id");
 }
 
-static void assert_counts(fixture *f, int64_t programs, int64_t members, int64_t cards,
-                          int64_t keys)
+static const char *const table_names[] = {
+    "programs", "members", "member_cards",     "api_keys", "accounts",    "entries",
+    "postings", "lots",    "lot_consumptions", "events",   "redemptions", "idempotency_keys"};
+#define NTABLES (sizeof table_names / sizeof table_names[0])
+
+/* Row counts of every table, in table_names' order. */
+static void table_rows(fixture *f, int64_t rows[NTABLES])
 {
-    static const char *const names[] = {"programs", "members", "member_cards", "api_keys"};
-    int64_t want[] = {programs, members, cards, keys};
     ly_table_count *t;
     size_t n;
     expect_ok(f, ly_store_table_counts(f->conn, &f->arena, &t, &n, &f->err));
-    assert_int_equal(n, 4);
+    assert_int_equal(n, NTABLES);
     for (size_t i = 0; i < n; i++) {
-        assert_string_equal(t[i].table, names[i]);
-        assert_int_equal(t[i].rows, want[i]);
+        assert_string_equal(t[i].table, table_names[i]);
+        rows[i] = t[i].rows;
     }
+}
+
+static int64_t table_count(fixture *f, const char *table)
+{
+    int64_t rows[NTABLES];
+    table_rows(f, rows);
+    for (size_t i = 0; i < NTABLES; i++)
+        if (strcmp(table_names[i], table) == 0)
+            return rows[i];
+    fail_msg("no table %s", table);
+    return -1;
+}
+
+/* The first four tables hold these counts; the ledger's are empty. */
+static void assert_counts(fixture *f, int64_t programs, int64_t members, int64_t cards,
+                          int64_t keys)
+{
+    int64_t want[NTABLES] = {programs, members, cards, keys}, rows[NTABLES];
+    table_rows(f, rows);
+    for (size_t i = 0; i < NTABLES; i++)
+        assert_int_equal(rows[i], want[i]);
 }
 
 static void test_table_counts(void **state)
@@ -729,6 +754,929 @@ static void test_pool(void **state)
     ly_store_release(f->store, w.got);
 }
 
+/* ---- The ledger ---------------------------------------------------------- */
+
+/* Runs SQL on the test's database behind the store's back, to break what the
+ * store never would (CHECK constraints are off on SQLite for it). */
+static void raw_sql(fixture *f, const char *fmt, ...)
+{
+    char sql[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    if (is_pg(f)) {
+        PGconn *pg = PQconnectdb(f->url);
+        PQsetNoticeProcessor(pg, quiet, NULL);
+        PGresult *r = PQexec(pg, sql);
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", sql, PQerrorMessage(pg));
+        PQclear(r);
+        PQfinish(pg);
+        return;
+    }
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_exec(db, "PRAGMA ignore_check_constraints = ON", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* The integer the query's first row starts with, read behind the store's
+ * back. */
+static int64_t raw_int(fixture *f, const char *sql)
+{
+    int64_t v = 0;
+    if (is_pg(f)) {
+        PGconn *pg = PQconnectdb(f->url);
+        PGresult *r = PQexec(pg, sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1)
+            fail_msg("%s: %s", sql, PQerrorMessage(pg));
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(pg);
+        return v;
+    }
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static ly_posting posting(int64_t member_id, const char *kind, const char *asset, int64_t amount)
+{
+    return (ly_posting){member_id, kind, asset, amount};
+}
+
+static ly_entry new_entry(int64_t member_id, const char *kind, int64_t at)
+{
+    return (ly_entry){.program_id = LY_DEFAULT_PROGRAM,
+                      .member_id = member_id,
+                      .kind = kind,
+                      .effective_at = at,
+                      .created_at = at + 1};
+}
+
+static int64_t insert_entry(fixture *f, int64_t member_id, const char *kind, const ly_posting *p,
+                            size_t n)
+{
+    ly_entry e = new_entry(member_id, kind, 1000);
+    expect_ok(f, ly_store_entry_insert(f->conn, &e, p, n, &f->err));
+    assert_true(e.id > 0);
+    return e.id;
+}
+
+/* An earn of points to a member from the program's issued account. */
+static int64_t earn(fixture *f, int64_t member_id, const char *asset, int64_t amount)
+{
+    ly_posting p[] = {posting(member_id, "member", asset, amount),
+                      posting(0, "issued", asset, -amount)};
+    return insert_entry(f, member_id, "earn", p, 2);
+}
+
+static int64_t balance(fixture *f, int64_t member_id, const char *kind, const char *asset)
+{
+    int64_t b = -1;
+    expect_ok(f, ly_store_account_balance(f->conn, LY_DEFAULT_PROGRAM, member_id, kind, asset, &b,
+                                          &f->err));
+    return b;
+}
+
+static ly_lot new_lot(int64_t member_id, int64_t entry_id, int64_t amount, int64_t expires_at,
+                      int64_t created_at)
+{
+    return (ly_lot){.program_id = LY_DEFAULT_PROGRAM,
+                    .member_id = member_id,
+                    .asset = "points",
+                    .entry_id = entry_id,
+                    .amount = amount,
+                    .remaining = amount,
+                    .available_at = created_at + 7,
+                    .expires_at = expires_at,
+                    .created_at = created_at};
+}
+
+static int64_t insert_lot(fixture *f, ly_lot l)
+{
+    expect_ok(f, ly_store_lot_insert(f->conn, &l, &f->err));
+    assert_true(l.id > 0);
+    return l.id;
+}
+
+static int64_t lot_remaining(fixture *f, int64_t entry_id, int64_t lot_id)
+{
+    ly_lot *ls;
+    size_t n;
+    expect_ok(f, ly_store_lots_of_entry(f->conn, &f->arena, 1, entry_id, &ls, &n, &f->err));
+    for (size_t i = 0; i < n; i++)
+        if (ls[i].id == lot_id)
+            return ls[i].remaining;
+    fail_msg("lot %" PRId64 " is not entry %" PRId64 "'s", lot_id, entry_id);
+    return -1;
+}
+
+/* Asserts that verify reports detail under invariant (among others, or
+ * alone when alone is set). */
+static void expect_violation(fixture *f, const char *invariant, const char *detail, int alone)
+{
+    ly_violation *v;
+    size_t n;
+    expect_ok(f, ly_store_verify(f->conn, &f->arena, &v, &n, &f->err));
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].invariant, invariant) == 0 && strcmp(v[i].detail, detail) == 0) {
+            if (alone && n != 1)
+                fail_msg("%s: %zu violations, the first %s: %s", detail, n, v[0].invariant,
+                         v[0].detail);
+            return;
+        }
+    for (size_t i = 0; i < n; i++)
+        print_error("%s: %s\n", v[i].invariant, v[i].detail);
+    fail_msg("verify does not report %s: %s", invariant, detail);
+}
+
+static void expect_sound(fixture *f)
+{
+    ly_violation *v;
+    size_t n;
+    expect_ok(f, ly_store_verify(f->conn, &f->arena, &v, &n, &f->err));
+    if (n)
+        fail_msg("%zu violations, the first %s: %s", n, v[0].invariant, v[0].detail);
+}
+
+static void test_entry_postings(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-a", "a@example.com", NULL);
+    ly_member got;
+    expect_ok(f, ly_store_member_get(f->conn, &f->arena, 1, m, &got, &f->err));
+    assert_int_equal(got.points, 0);
+    assert_int_equal(got.credit, 0);
+    assert_int_equal(got.last_activity_at, 0);
+    assert_int_equal(balance(f, m, "member", "points"), 0);
+
+    ly_entry e = {.program_id = 1,
+                  .member_id = m,
+                  .kind = "earn",
+                  .event_id = 41,
+                  .ref_entry_id = 0,
+                  .memo = "purchase order-1",
+                  .data = "{\"rule\":\"base\"}",
+                  .effective_at = 5000,
+                  .created_at = 5001};
+    ly_posting p1[] = {posting(m, "member", "points", 100), posting(0, "issued", "points", -100)};
+    expect_ok(f, ly_store_begin_write(f->conn, &f->err));
+    expect_ok(f, ly_store_member_lock(f->conn, 1, m, &f->err));
+    expect_ok(f, ly_store_entry_insert(f->conn, &e, p1, 2, &f->err));
+    expect_ok(f, ly_store_member_touch(f->conn, 1, m, 5000, &f->err));
+    expect_ok(f, ly_store_commit(f->conn, &f->err));
+    assert_true(e.id > 0);
+
+    ly_posting p2[] = {posting(m, "member", "points", 20), posting(0, "issued", "points", -20),
+                       posting(m, "member", "credit", 50), posting(0, "issued", "credit", -50)};
+    ly_entry e2 = new_entry(m, "earn", 6000);
+    e2.ref_entry_id = e.id;
+    expect_ok(f, ly_store_entry_insert(f->conn, &e2, p2, 4, &f->err));
+    assert_true(e2.id > e.id);
+
+    assert_int_equal(balance(f, m, "member", "points"), 120);
+    assert_int_equal(balance(f, m, "member", "credit"), 50);
+    assert_int_equal(balance(f, 0, "issued", "points"), -120);
+    assert_int_equal(balance(f, 0, "issued", "credit"), -50);
+    assert_int_equal(balance(f, 0, "redeemed", "points"), 0);
+    assert_int_equal(table_count(f, "accounts"), 4);
+    assert_int_equal(table_count(f, "entries"), 2);
+    assert_int_equal(table_count(f, "postings"), 6);
+
+    /* Every member read carries the balances and the last activity. */
+    expect_ok(f, ly_store_member_get(f->conn, &f->arena, 1, m, &got, &f->err));
+    assert_int_equal(got.points, 120);
+    assert_int_equal(got.credit, 50);
+    assert_int_equal(got.last_activity_at, 5000);
+    expect_ok(f,
+              ly_store_member_find(f->conn, &f->arena, 1, "email", "a@example.com", &got, &f->err));
+    assert_int_equal(got.points, 120);
+    assert_int_equal(got.last_activity_at, 5000);
+    int64_t other = insert_member(f, "ext-b", NULL, NULL);
+    ly_member *ms;
+    size_t n;
+    expect_ok(f, ly_store_member_list(f->conn, &f->arena, 1, 0, 10, &ms, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_int_equal(ms[0].credit, 50);
+    assert_int_equal(ms[1].id, other);
+    assert_int_equal(ms[1].points, 0);
+    assert_int_equal(ms[1].last_activity_at, 0);
+
+    ly_entry r;
+    expect_ok(f, ly_store_entry_get(f->conn, &f->arena, 1, e.id, &r, &f->err));
+    assert_int_equal(r.id, e.id);
+    assert_int_equal(r.program_id, 1);
+    assert_int_equal(r.member_id, m);
+    assert_string_equal(r.kind, "earn");
+    assert_int_equal(r.event_id, 41);
+    assert_int_equal(r.ref_entry_id, 0);
+    assert_string_equal(r.memo, "purchase order-1");
+    assert_string_equal(r.data, "{\"rule\":\"base\"}");
+    assert_int_equal(r.effective_at, 5000);
+    assert_int_equal(r.created_at, 5001);
+    expect_ok(f, ly_store_entry_get(f->conn, &f->arena, 1, e2.id, &r, &f->err));
+    assert_int_equal(r.event_id, 0);
+    assert_int_equal(r.ref_entry_id, e.id);
+    assert_null(r.memo);
+    assert_null(r.data);
+    expect_rc(f, ly_store_entry_get(f->conn, &f->arena, 2, e.id, &r, &f->err), LY_ENOTFOUND);
+    expect_rc(f, ly_store_entry_get(f->conn, &f->arena, 1, 9999, &r, &f->err), LY_ENOTFOUND);
+
+    expect_ok(f, ly_store_begin_write(f->conn, &f->err));
+    expect_rc(f, ly_store_member_lock(f->conn, 1, 9999, &f->err), LY_ENOTFOUND);
+    expect_rc(f, ly_store_member_lock(f->conn, 2, m, &f->err), LY_ENOTFOUND);
+    ly_store_rollback(f->conn);
+    expect_rc(f, ly_store_member_touch(f->conn, 1, 9999, 1, &f->err), LY_ENOTFOUND);
+
+    /* Balances without their lots are unsound, until the lots exist. */
+    ly_violation *v;
+    expect_ok(f, ly_store_verify(f->conn, &f->arena, &v, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].invariant, "member_lots");
+    ly_lot credit = new_lot(m, e2.id, 50, 0, 1);
+    credit.asset = "credit";
+    insert_lot(f, new_lot(m, e.id, 100, 0, 1));
+    insert_lot(f, new_lot(m, e2.id, 20, 0, 1));
+    insert_lot(f, credit);
+    expect_sound(f);
+}
+
+/* A balance stops at the ends of int64, exactly: reaching INT64_MIN is
+ * fine, one more is refused, and a refused entry writes nothing. */
+static void test_entry_overflow(void **state)
+{
+    fixture *f = *state;
+    int64_t a = insert_member(f, "ext-a", NULL, NULL);
+    int64_t b = insert_member(f, "ext-b", NULL, NULL);
+    int64_t c = insert_member(f, "ext-c", NULL, NULL);
+    earn(f, a, "points", INT64_MAX);
+    earn(f, b, "points", 1); /* issued: INT64_MIN */
+    assert_int_equal(balance(f, 0, "issued", "points"), INT64_MIN);
+    int64_t rows[NTABLES], after[NTABLES];
+    table_rows(f, rows);
+
+    /* Outside a transaction: nothing of the entry stays. */
+    ly_posting more[] = {posting(c, "member", "points", 1), posting(0, "issued", "points", -1)};
+    ly_entry e = new_entry(c, "earn", 1);
+    expect_rc(f, ly_store_entry_insert(f->conn, &e, more, 2, &f->err), LY_EREFUSED);
+    assert_string_equal(f->err.code, "balance_overflow");
+    table_rows(f, after);
+    assert_memory_equal(rows, after, sizeof rows);
+
+    ly_posting up[] = {posting(0, "adjusted", "points", -1), posting(a, "member", "points", 1)};
+    expect_ok(f, ly_store_begin_write(f->conn, &f->err));
+    expect_rc(f, ly_store_entry_insert(f->conn, &e, up, 2, &f->err), LY_EREFUSED);
+    assert_string_equal(f->err.code, "balance_overflow");
+    ly_store_rollback(f->conn);
+    assert_int_equal(balance(f, a, "member", "points"), INT64_MAX);
+    assert_int_equal(balance(f, 0, "issued", "points"), INT64_MIN);
+    assert_int_equal(balance(f, 0, "adjusted", "points"), 0);
+    table_rows(f, after);
+    assert_memory_equal(rows, after, sizeof rows);
+
+    /* Back from the edge is fine. */
+    ly_posting down[] = {posting(a, "member", "points", -5), posting(0, "redeemed", "points", 5)};
+    insert_entry(f, a, "redeem", down, 2);
+    assert_int_equal(balance(f, a, "member", "points"), INT64_MAX - 5);
+}
+
+static void test_entry_refused_postings(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-a", NULL, NULL);
+    ly_posting twice[] = {posting(m, "member", "points", 5), posting(0, "issued", "points", -10),
+                          posting(m, "member", "points", 5)};
+    ly_entry e = new_entry(m, "earn", 1);
+    expect_rc(f, ly_store_entry_insert(f->conn, &e, twice, 3, &f->err), LY_EINTERNAL);
+    assert_non_null(strstr(f->err.message, "twice"));
+    ly_posting unnamed[] = {posting(m, NULL, "points", 5), posting(0, "issued", "points", -5)};
+    expect_rc(f, ly_store_entry_insert(f->conn, &e, unnamed, 2, &f->err), LY_EINTERNAL);
+    assert_counts(f, 1, 1, 0, 0);
+    /* The same kind for two members, or two assets, are different accounts. */
+    ly_posting fine[] = {posting(m, "member", "points", 5), posting(0, "member", "points", -5),
+                         posting(m, "member", "credit", 5), posting(m, "issued", "credit", -5)};
+    insert_entry(f, m, "adjust", fine, 4);
+    assert_int_equal(table_count(f, "accounts"), 4);
+    /* Names travel intact, whatever characters they hold. */
+    static const char odd[] = "a \"quoted\", {braced} \\ NULL";
+    ly_posting named[] = {posting(m, "member", "credit", 1), posting(0, odd, "credit", -1)};
+    insert_entry(f, m, "adjust", named, 2);
+    assert_int_equal(balance(f, 0, odd, "credit"), -1);
+    assert_int_equal(balance(f, m, "member", "credit"), 6);
+}
+
+static void test_lots_open_order(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-a", NULL, NULL);
+    int64_t o = insert_member(f, "ext-b", NULL, NULL);
+    int64_t e = earn(f, m, "points", 1000);
+    int64_t never_old = insert_lot(f, new_lot(m, e, 10, 0, 5));
+    int64_t exp300 = insert_lot(f, new_lot(m, e, 10, 300, 1));
+    int64_t exp100_late = insert_lot(f, new_lot(m, e, 10, 100, 20));
+    int64_t exp100 = insert_lot(f, new_lot(m, e, 10, 100, 10));
+    int64_t never_new = insert_lot(f, new_lot(m, e, 10, 0, 30));
+    int64_t exp200 = insert_lot(f, new_lot(m, e, 10, 200, 40));
+    int64_t exp200_same = insert_lot(f, new_lot(m, e, 10, 200, 40));
+    ly_lot spent = new_lot(m, e, 10, 50, 1);
+    spent.remaining = 0;
+    insert_lot(f, spent);
+    ly_lot credit = new_lot(m, e, 10, 50, 1);
+    credit.asset = "credit";
+    insert_lot(f, credit);
+    insert_lot(f, new_lot(o, e, 10, 50, 1));
+
+    int64_t want[] = {exp100, exp100_late, exp200, exp200_same, exp300, never_old, never_new};
+    ly_lot *ls;
+    size_t n;
+    expect_ok(f, ly_store_lots_open(f->conn, &f->arena, 1, m, "points", &ls, &n, &f->err));
+    assert_int_equal(n, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ls[i].id, want[i]);
+    assert_int_equal(ls[0].program_id, 1);
+    assert_int_equal(ls[0].member_id, m);
+    assert_string_equal(ls[0].asset, "points");
+    assert_int_equal(ls[0].entry_id, e);
+    assert_int_equal(ls[0].amount, 10);
+    assert_int_equal(ls[0].remaining, 10);
+    assert_int_equal(ls[0].available_at, 17);
+    assert_int_equal(ls[0].expires_at, 100);
+    assert_int_equal(ls[0].created_at, 10);
+    assert_int_equal(ls[5].expires_at, 0);
+
+    expect_ok(f, ly_store_lots_open(f->conn, &f->arena, 1, m, "credit", &ls, &n, &f->err));
+    assert_int_equal(n, 1);
+    expect_ok(f, ly_store_lots_open(f->conn, &f->arena, 2, m, "points", &ls, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_ok(f, ly_store_lots_of_entry(f->conn, &f->arena, 1, e, &ls, &n, &f->err));
+    assert_int_equal(n, 10);
+    assert_int_equal(ls[0].id, never_old);
+    assert_int_equal(ls[9].member_id, o);
+
+    /* A lot is never empty at birth, nor fuller than its amount. */
+    ly_lot bad = new_lot(m, e, 0, 0, 1);
+    expect_rc(f, ly_store_lot_insert(f->conn, &bad, &f->err), LY_EINVAL);
+    bad = new_lot(m, e, 5, 0, 1);
+    bad.remaining = 6;
+    expect_rc(f, ly_store_lot_insert(f->conn, &bad, &f->err), LY_EINVAL);
+    bad = new_lot(m, 9999, 5, 0, 1);
+    expect_rc(f, ly_store_lot_insert(f->conn, &bad, &f->err), LY_ENOTFOUND);
+}
+
+static void test_consumption(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-a", NULL, NULL);
+    int64_t e = earn(f, m, "points", 10);
+    int64_t lot = insert_lot(f, new_lot(m, e, 10, 0, 1));
+    int64_t spend = insert_entry(f, m, "redeem", NULL, 0);
+    int64_t cancel = insert_entry(f, m, "redeem_cancel", NULL, 0);
+
+    ly_consumption k = {spend, lot, 4};
+    expect_ok(f, ly_store_consumption_insert(f->conn, 1, &k, &f->err));
+    assert_int_equal(lot_remaining(f, e, lot), 6);
+    k.amount = 7;
+    expect_rc(f, ly_store_consumption_insert(f->conn, 1, &k, &f->err), LY_EINTERNAL);
+    char want[64];
+    snprintf(want, sizeof want, "lot %" PRId64 " cannot give 7", lot);
+    assert_string_equal(f->err.message, want);
+    assert_int_equal(lot_remaining(f, e, lot), 6);
+    assert_int_equal(table_count(f, "lot_consumptions"), 1);
+    k.amount = 6;
+    expect_rc(f, ly_store_consumption_insert(f->conn, 2, &k, &f->err), LY_EINTERNAL);
+    expect_ok(f, ly_store_consumption_insert(f->conn, 1, &k, &f->err));
+    assert_int_equal(lot_remaining(f, e, lot), 0);
+
+    ly_lot *ls;
+    size_t n;
+    expect_ok(f, ly_store_lots_open(f->conn, &f->arena, 1, m, "points", &ls, &n, &f->err));
+    assert_int_equal(n, 0);
+
+    /* Given back, but never beyond the lot's amount. */
+    ly_consumption back = {cancel, lot, -3};
+    expect_ok(f, ly_store_consumption_insert(f->conn, 1, &back, &f->err));
+    assert_int_equal(lot_remaining(f, e, lot), 3);
+    back.amount = -8;
+    expect_rc(f, ly_store_consumption_insert(f->conn, 1, &back, &f->err), LY_EINTERNAL);
+    back.amount = -7;
+    expect_ok(f, ly_store_consumption_insert(f->conn, 1, &back, &f->err));
+    assert_int_equal(lot_remaining(f, e, lot), 10);
+    ly_consumption missing = {spend, 9999, 1};
+    expect_rc(f, ly_store_consumption_insert(f->conn, 1, &missing, &f->err), LY_EINTERNAL);
+
+    ly_consumption *ks;
+    expect_ok(f, ly_store_consumptions_of_entry(f->conn, &f->arena, 1, spend, &ks, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_int_equal(ks[0].entry_id, spend);
+    assert_int_equal(ks[0].lot_id, lot);
+    assert_int_equal(ks[0].amount, 4);
+    assert_int_equal(ks[1].amount, 6);
+    expect_ok(f, ly_store_consumptions_of_entry(f->conn, &f->arena, 1, cancel, &ks, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_int_equal(ks[0].amount, -3);
+    assert_int_equal(ks[1].amount, -7);
+    expect_ok(f, ly_store_consumptions_of_entry(f->conn, &f->arena, 2, cancel, &ks, &n, &f->err));
+    assert_int_equal(n, 0);
+}
+
+static void test_lots_expired(void **state)
+{
+    fixture *f = *state;
+    int64_t a = insert_member(f, "ext-a", NULL, NULL);
+    int64_t b = insert_member(f, "ext-b", NULL, NULL);
+    int64_t e = earn(f, a, "points", 100);
+    int64_t b100 = insert_lot(f, new_lot(b, e, 10, 100, 1));
+    int64_t a150 = insert_lot(f, new_lot(a, e, 10, 150, 1));
+    int64_t a100 = insert_lot(f, new_lot(a, e, 10, 100, 2));
+    insert_lot(f, new_lot(a, e, 10, 0, 1));   /* never */
+    insert_lot(f, new_lot(a, e, 10, 151, 1)); /* later */
+    ly_lot spent = new_lot(a, e, 10, 50, 1);
+    spent.remaining = 0;
+    insert_lot(f, spent);
+    ly_lot elsewhere = new_lot(a, e, 10, 50, 1);
+    elsewhere.program_id = 2;
+    insert_lot(f, elsewhere);
+
+    ly_lot *ls;
+    size_t n;
+    expect_ok(f, ly_store_lots_expired(f->conn, &f->arena, 1, 150, 10, &ls, &n, &f->err));
+    assert_int_equal(n, 3);
+    assert_int_equal(ls[0].id, a150);
+    assert_int_equal(ls[1].id, a100);
+    assert_int_equal(ls[2].id, b100);
+    expect_ok(f, ly_store_lots_expired(f->conn, &f->arena, 1, 150, 1, &ls, &n, &f->err));
+    assert_int_equal(n, 1);
+    expect_ok(f, ly_store_lots_expired(f->conn, &f->arena, 1, 99, 10, &ls, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_ok(f, ly_store_lots_expired(f->conn, &f->arena, 1, 150, 0, &ls, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_rc(f, ly_store_lots_expired(f->conn, &f->arena, 1, 150, -1, &ls, &n, &f->err),
+              LY_EINVAL);
+}
+
+static void test_members_inactive(void **state)
+{
+    fixture *f = *state;
+    /* Enrolled at 1000 (new_member). */
+    int64_t idle = insert_member(f, "idle", NULL, NULL);
+    int64_t busy = insert_member(f, "busy", NULL, NULL);
+    int64_t empty = insert_member(f, "empty", NULL, NULL);
+    int64_t credit = insert_member(f, "credit", NULL, NULL);
+    int64_t owing = insert_member(f, "owing", NULL, NULL);
+    int64_t fresh = insert_member(f, "fresh", NULL, NULL);
+    earn(f, idle, "points", 50);
+    earn(f, busy, "points", 10);
+    expect_ok(f, ly_store_member_touch(f->conn, 1, busy, 5000, &f->err));
+    earn(f, empty, "points", 10);
+    earn(f, empty, "points", -10);
+    earn(f, credit, "credit", 10);
+    earn(f, owing, "points", -5);
+    earn(f, fresh, "points", 5);
+    expect_ok(f, ly_store_member_touch(f->conn, 1, fresh, 1500, &f->err));
+
+    int64_t *ids;
+    size_t n;
+    expect_ok(f, ly_store_members_inactive(f->conn, &f->arena, 1, 1500, 0, 10, &ids, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_int_equal(ids[0], idle);
+    assert_int_equal(ids[1], owing);
+    expect_ok(f, ly_store_members_inactive(f->conn, &f->arena, 1, 6000, 0, 10, &ids, &n, &f->err));
+    assert_int_equal(n, 4);
+    assert_int_equal(ids[1], busy);
+    assert_int_equal(ids[3], fresh);
+    expect_ok(f,
+              ly_store_members_inactive(f->conn, &f->arena, 1, 6000, idle, 2, &ids, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_int_equal(ids[0], busy);
+    assert_int_equal(ids[1], owing);
+    expect_ok(f, ly_store_members_inactive(f->conn, &f->arena, 1, 1000, 0, 10, &ids, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_ok(f, ly_store_members_inactive(f->conn, &f->arena, 2, 6000, 0, 10, &ids, &n, &f->err));
+    assert_int_equal(n, 0);
+}
+
+static void test_activity(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-a", NULL, NULL);
+    int64_t o = insert_member(f, "ext-b", NULL, NULL);
+    ly_entry e1 = new_entry(m, "earn", 100);
+    e1.event_id = 7;
+    e1.memo = "order-1";
+    ly_posting p1[] = {posting(m, "member", "points", 12), posting(0, "issued", "points", -12),
+                       posting(m, "member", "credit", 30), posting(0, "issued", "credit", -30)};
+    expect_ok(f, ly_store_entry_insert(f->conn, &e1, p1, 4, &f->err));
+    earn(f, o, "points", 99);
+    ly_entry e2 = new_entry(m, "redeem", 200);
+    e2.data = "{\"redemption\":1}";
+    ly_posting p2[] = {posting(m, "member", "points", -5), posting(0, "redeemed", "points", 5)};
+    expect_ok(f, ly_store_entry_insert(f->conn, &e2, p2, 2, &f->err));
+    ly_posting p3[] = {posting(o, "member", "points", -4), posting(m, "member", "points", 4)};
+    ly_entry e3 = new_entry(o, "transfer", 300);
+    expect_ok(f, ly_store_entry_insert(f->conn, &e3, p3, 2, &f->err));
+
+    static const struct {
+        const char *kind, *asset;
+        int64_t amount;
+    } want[] = {{"transfer", "points", 4},
+                {"redeem", "points", -5},
+                {"earn", "credit", 30},
+                {"earn", "points", 12}};
+    int64_t ids[] = {e3.id, e2.id, e1.id, e1.id};
+    ly_activity *v;
+    size_t n;
+    expect_ok(f, ly_store_activity(f->conn, &f->arena, 1, m, 0, 50, &v, &n, &f->err));
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(v[i].entry_id, ids[i]);
+        assert_string_equal(v[i].kind, want[i].kind);
+        assert_string_equal(v[i].asset, want[i].asset);
+        assert_int_equal(v[i].amount, want[i].amount);
+    }
+    assert_int_equal(v[3].event_id, 7);
+    assert_string_equal(v[3].memo, "order-1");
+    assert_null(v[3].data);
+    assert_int_equal(v[3].effective_at, 100);
+    assert_int_equal(v[3].created_at, 101);
+    assert_string_equal(v[1].data, "{\"redemption\":1}");
+    assert_null(v[1].memo);
+    assert_int_equal(v[1].event_id, 0);
+
+    expect_ok(f, ly_store_activity(f->conn, &f->arena, 1, m, 0, 2, &v, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_int_equal(v[1].entry_id, e2.id);
+    expect_ok(f, ly_store_activity(f->conn, &f->arena, 1, m, e2.id, 2, &v, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].entry_id, e1.id);
+    assert_string_equal(v[0].asset, "credit");
+    expect_ok(f, ly_store_activity(f->conn, &f->arena, 1, m, e1.id, 2, &v, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_ok(f, ly_store_activity(f->conn, &f->arena, 1, o, 0, 50, &v, &n, &f->err));
+    assert_int_equal(n, 2);
+    expect_ok(f, ly_store_activity(f->conn, &f->arena, 1, 9999, 0, 50, &v, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_rc(f, ly_store_activity(f->conn, &f->arena, 1, m, 0, -1, &v, &n, &f->err), LY_EINVAL);
+}
+
+static ly_event new_event(const char *ext_id, int64_t member_id)
+{
+    return (ly_event){.program_id = LY_DEFAULT_PROGRAM,
+                      .ext_id = ext_id,
+                      .type = "purchase",
+                      .member_id = member_id,
+                      .amount = 1250,
+                      .currency = "USD",
+                      .occurred_at = 900,
+                      .body = "{\"id\":\"order-1\"}",
+                      .request_hash = "ab12",
+                      .created_at = 950};
+}
+
+static void assert_event(const ly_event *got, const ly_event *want)
+{
+    assert_int_equal(got->id, want->id);
+    assert_int_equal(got->program_id, want->program_id);
+    assert_string_equal(got->ext_id, want->ext_id);
+    assert_string_equal(got->type, want->type);
+    assert_int_equal(got->member_id, want->member_id);
+    assert_int_equal(got->amount, want->amount);
+    assert_str_or_null(got->currency, want->currency);
+    assert_int_equal(got->occurred_at, want->occurred_at);
+    assert_int_equal(got->original_id, want->original_id);
+    assert_int_equal(got->points, want->points);
+    assert_int_equal(got->credit, want->credit);
+    assert_int_equal(got->returned_amount, want->returned_amount);
+    assert_int_equal(got->reversed_points, want->reversed_points);
+    assert_int_equal(got->reversed_credit, want->reversed_credit);
+    assert_str_or_null(got->returned_items, want->returned_items);
+    assert_int_equal(got->entry_id, want->entry_id);
+    assert_str_or_null(got->body, want->body);
+    assert_str_or_null(got->request_hash, want->request_hash);
+    assert_str_or_null(got->result, want->result);
+    assert_int_equal(got->created_at, want->created_at);
+}
+
+static void test_events(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-a", NULL, NULL);
+    ly_event anon = new_event("order-0", 0);
+    anon.currency = NULL;
+    anon.body = anon.request_hash = NULL;
+    ly_event ev = new_event("order-1", m);
+    expect_ok(f, ly_store_event_insert(f->conn, &anon, &f->err));
+    expect_ok(f, ly_store_event_insert(f->conn, &ev, &f->err));
+    assert_true(ev.id > anon.id);
+
+    ly_event got;
+    expect_ok(f, ly_store_event_get(f->conn, &f->arena, 1, "order-1", &got, &f->err));
+    assert_event(&got, &ev);
+    expect_ok(f, ly_store_event_get_by_id(f->conn, &f->arena, 1, anon.id, &got, &f->err));
+    assert_event(&got, &anon);
+
+    ev.entry_id = earn(f, m, "points", 12);
+    ev.points = 12;
+    ev.credit = 3;
+    ev.returned_amount = 525;
+    ev.reversed_points = -6;
+    ev.reversed_credit = -1;
+    ev.returned_items = "{\"0\":1}";
+    ev.result = "{\"points_earned\":12}";
+    ev.amount = 1; /* not updated */
+    expect_ok(f, ly_store_event_update(f->conn, &ev, &f->err));
+    ev.amount = 1250;
+    expect_ok(f, ly_store_event_get_by_id(f->conn, &f->arena, 1, ev.id, &got, &f->err));
+    assert_event(&got, &ev);
+
+    ly_event ret = new_event("ret-1", m);
+    ret.type = "return";
+    ret.original_id = ev.id;
+    ret.points = -6;
+    expect_ok(f, ly_store_event_insert(f->conn, &ret, &f->err));
+    expect_ok(f, ly_store_event_get(f->conn, &f->arena, 1, "ret-1", &got, &f->err));
+    assert_event(&got, &ret);
+
+    ly_event dup = new_event("order-1", 0);
+    expect_rc(f, ly_store_event_insert(f->conn, &dup, &f->err), LY_ECONFLICT);
+    assert_string_equal(f->err.code, "already_exists");
+    assert_string_equal(f->err.field, "id");
+    assert_non_null(strstr(f->err.message, "event"));
+    dup.program_id = 2;
+    expect_ok(f, ly_store_event_insert(f->conn, &dup, &f->err));
+
+    expect_rc(f, ly_store_event_get(f->conn, &f->arena, 1, "order-9", &got, &f->err), LY_ENOTFOUND);
+    expect_rc(f, ly_store_event_get_by_id(f->conn, &f->arena, 2, ev.id, &got, &f->err),
+              LY_ENOTFOUND);
+    ev.id = 9999;
+    expect_rc(f, ly_store_event_update(f->conn, &ev, &f->err), LY_ENOTFOUND);
+    assert_int_equal(table_count(f, "events"), 4);
+}
+
+static void test_redemptions(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-a", NULL, NULL);
+    int64_t e = earn(f, m, "points", 500);
+    ly_redemption r = {.program_id = 1,
+                       .member_id = m,
+                       .asset = "points",
+                       .amount = 500,
+                       .entry_id = e,
+                       .status = "active",
+                       .created_at = 700};
+    expect_ok(f, ly_store_redemption_insert(f->conn, &r, &f->err));
+    assert_true(r.id > 0);
+    ly_redemption got;
+    expect_ok(f, ly_store_redemption_get(f->conn, &f->arena, 1, r.id, &got, &f->err));
+    assert_int_equal(got.id, r.id);
+    assert_int_equal(got.program_id, 1);
+    assert_int_equal(got.member_id, m);
+    assert_string_equal(got.asset, "points");
+    assert_int_equal(got.amount, 500);
+    assert_int_equal(got.entry_id, e);
+    assert_string_equal(got.status, "active");
+    assert_int_equal(got.cancel_entry_id, 0);
+    assert_int_equal(got.created_at, 700);
+    assert_int_equal(got.cancelled_at, 0);
+
+    got.cancel_entry_id = earn(f, m, "points", 1);
+    got.cancelled_at = 800;
+    expect_ok(f, ly_store_redemption_cancel(f->conn, &got, &f->err));
+    ly_redemption after;
+    expect_ok(f, ly_store_redemption_get(f->conn, &f->arena, 1, r.id, &after, &f->err));
+    assert_string_equal(after.status, "cancelled");
+    assert_int_equal(after.cancel_entry_id, got.cancel_entry_id);
+    assert_int_equal(after.cancelled_at, 800);
+
+    /* Once only. */
+    got.cancelled_at = 900;
+    expect_rc(f, ly_store_redemption_cancel(f->conn, &got, &f->err), LY_EREFUSED);
+    assert_string_equal(f->err.code, "already_cancelled");
+    expect_ok(f, ly_store_redemption_get(f->conn, &f->arena, 1, r.id, &after, &f->err));
+    assert_int_equal(after.cancelled_at, 800);
+
+    got.id = 9999;
+    expect_rc(f, ly_store_redemption_cancel(f->conn, &got, &f->err), LY_ENOTFOUND);
+    expect_rc(f, ly_store_redemption_get(f->conn, &f->arena, 1, 9999, &after, &f->err),
+              LY_ENOTFOUND);
+    expect_rc(f, ly_store_redemption_get(f->conn, &f->arena, 2, r.id, &after, &f->err),
+              LY_ENOTFOUND);
+}
+
+static void test_idempotency(void **state)
+{
+    fixture *f = *state;
+    ly_idem got;
+    expect_rc(f, ly_store_idem_get(f->conn, &f->arena, 1, "k-1", &got, &f->err), LY_ENOTFOUND);
+    ly_idem i = {.key = "k-1",
+                 .route = "POST /v1/members",
+                 .request_hash = "0f0e",
+                 .status = 201,
+                 .response = "{\"id\":\"mem_1\"}",
+                 .created_at = 1234};
+    expect_ok(f, ly_store_idem_put(f->conn, 1, &i, &f->err));
+    expect_ok(f, ly_store_idem_get(f->conn, &f->arena, 1, "k-1", &got, &f->err));
+    assert_string_equal(got.key, "k-1");
+    assert_string_equal(got.route, "POST /v1/members");
+    assert_string_equal(got.request_hash, "0f0e");
+    assert_int_equal(got.status, 201);
+    assert_string_equal(got.response, "{\"id\":\"mem_1\"}");
+    assert_int_equal(got.created_at, 1234);
+
+    i.status = 200;
+    expect_rc(f, ly_store_idem_put(f->conn, 1, &i, &f->err), LY_ECONFLICT);
+    assert_string_equal(f->err.code, "already_exists");
+    assert_string_equal(f->err.field, "idempotency_key");
+    expect_ok(f, ly_store_idem_get(f->conn, &f->arena, 1, "k-1", &got, &f->err));
+    assert_int_equal(got.status, 201);
+    expect_rc(f, ly_store_idem_get(f->conn, &f->arena, 2, "k-1", &got, &f->err), LY_ENOTFOUND);
+    expect_ok(f, ly_store_idem_put(f->conn, 2, &i, &f->err));
+    assert_int_equal(table_count(f, "idempotency_keys"), 2);
+}
+
+/* A sound ledger passes; each invariant broken on purpose (and mended) is
+ * reported, told with its ids and numbers. */
+static void test_verify(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-a", NULL, NULL);
+    int64_t o = insert_member(f, "ext-b", NULL, NULL);
+    ly_event ev = new_event("order-1", m);
+    expect_ok(f, ly_store_event_insert(f->conn, &ev, &f->err));
+    ly_entry e = new_entry(m, "earn", 100);
+    e.event_id = ev.id;
+    ly_posting p[] = {posting(m, "member", "points", 100), posting(0, "issued", "points", -100)};
+    expect_ok(f, ly_store_entry_insert(f->conn, &e, p, 2, &f->err));
+    int64_t lot = insert_lot(f, new_lot(m, e.id, 60, 500, 100));
+    int64_t lot2 = insert_lot(f, new_lot(m, e.id, 40, 0, 100));
+    ev.entry_id = e.id;
+    ev.points = 100;
+    expect_ok(f, ly_store_event_update(f->conn, &ev, &f->err));
+    ly_posting spend[] = {posting(m, "member", "points", -70),
+                          posting(0, "redeemed", "points", 70)};
+    int64_t r = insert_entry(f, m, "redeem", spend, 2);
+    ly_consumption k1 = {r, lot, 60}, k2 = {r, lot2, 10};
+    expect_ok(f, ly_store_consumption_insert(f->conn, 1, &k1, &f->err));
+    expect_ok(f, ly_store_consumption_insert(f->conn, 1, &k2, &f->err));
+    /* A member below zero has no lots. */
+    ly_posting owe[] = {posting(o, "member", "points", -5), posting(0, "adjusted", "points", 5)};
+    insert_entry(f, o, "adjust", owe, 2);
+    ly_event anon = new_event("order-2", 0);
+    anon.points = 10; /* a non-member purchase earns nothing: no entry needed */
+    expect_ok(f, ly_store_event_insert(f->conn, &anon, &f->err));
+    expect_sound(f);
+
+    char want[160];
+    snprintf(want, sizeof want, "entry %" PRId64 " points sums to 5", e.id);
+    raw_sql(f,
+            "UPDATE postings SET amount = amount + 5 WHERE entry_id = %" PRId64 " AND "
+            "account_id = (SELECT id FROM accounts WHERE kind = 'issued');"
+            "UPDATE accounts SET balance = balance + 5 WHERE kind = 'issued'",
+            e.id);
+    expect_violation(f, "entry_balanced", want, 1);
+    raw_sql(f,
+            "UPDATE postings SET amount = amount - 5 WHERE entry_id = %" PRId64 " AND "
+            "account_id = (SELECT id FROM accounts WHERE kind = 'issued');"
+            "UPDATE accounts SET balance = balance - 5 WHERE kind = 'issued'",
+            e.id);
+    expect_sound(f);
+
+    int64_t redeemed = raw_int(f, "SELECT id FROM accounts WHERE kind = 'redeemed'");
+    raw_sql(f, "UPDATE accounts SET balance = balance + 7 WHERE kind = 'redeemed'");
+    snprintf(want, sizeof want,
+             "account %" PRId64 " (redeemed points) balance 77, postings sum to 70", redeemed);
+    expect_violation(f, "account_balance", want, 1);
+    raw_sql(f, "UPDATE accounts SET balance = balance - 7 WHERE kind = 'redeemed'");
+
+    /* A member's balance off: its postings and its lots disagree. */
+    int64_t mine = raw_int(f, "SELECT id FROM accounts WHERE kind = 'member' AND balance = 30");
+    raw_sql(f, "UPDATE accounts SET balance = 33 WHERE id = %" PRId64, mine);
+    snprintf(want, sizeof want,
+             "account %" PRId64 " (member points of member %" PRId64
+             ") balance 33, postings sum to 30",
+             mine, m);
+    expect_violation(f, "account_balance", want, 0);
+    snprintf(want, sizeof want, "member %" PRId64 " points: balance 33, lots remaining 30", m);
+    expect_violation(f, "member_lots", want, 0);
+    raw_sql(f, "UPDATE accounts SET balance = 30 WHERE id = %" PRId64, mine);
+    expect_sound(f);
+
+    /* Lots beyond the balance, lots of a member below zero, lots without an
+     * account. */
+    static const char lot_sql[] =
+        "INSERT INTO lots (program_id, member_id, asset, entry_id, amount, remaining, "
+        "available_at, created_at) VALUES (1, %" PRId64 ", '%s', %" PRId64 ", 3, 3, 0, 0)";
+    raw_sql(f, lot_sql, m, "points", e.id);
+    snprintf(want, sizeof want, "member %" PRId64 " points: balance 30, lots remaining 33", m);
+    expect_violation(f, "member_lots", want, 1);
+    raw_sql(f, "DELETE FROM lots WHERE amount = 3");
+    raw_sql(f, lot_sql, o, "points", e.id);
+    snprintf(want, sizeof want, "member %" PRId64 " points: balance -5, lots remaining 3", o);
+    expect_violation(f, "member_lots", want, 1);
+    raw_sql(f, "DELETE FROM lots WHERE amount = 3");
+    raw_sql(f, lot_sql, o, "credit", e.id);
+    snprintf(want, sizeof want, "member %" PRId64 " credit: no account, lots remaining 3", o);
+    expect_violation(f, "member_lots", want, 1);
+    raw_sql(f, "DELETE FROM lots WHERE amount = 3");
+    expect_sound(f);
+
+    /* Only the schema's CHECK keeps lots in bounds: take it away. */
+    if (is_pg(f))
+        raw_sql(f, "ALTER TABLE lots DROP CONSTRAINT lots_remaining_check");
+    raw_sql(f, "UPDATE lots SET remaining = 62 WHERE id = %" PRId64, lot);
+    snprintf(want, sizeof want, "lot %" PRId64 " remaining 62 of amount 60", lot);
+    expect_violation(f, "lot_bounds", want, 0);
+    snprintf(want, sizeof want, "lot %" PRId64 " gave -2, its consumptions sum to 60", lot);
+    expect_violation(f, "lot_consumed", want, 0);
+    raw_sql(f, "UPDATE lots SET remaining = -1 WHERE id = %" PRId64, lot);
+    snprintf(want, sizeof want, "lot %" PRId64 " remaining -1 of amount 60", lot);
+    expect_violation(f, "lot_bounds", want, 0);
+    raw_sql(f, "UPDATE lots SET remaining = 0 WHERE id = %" PRId64, lot);
+    expect_sound(f);
+
+    raw_sql(f, "UPDATE lot_consumptions SET amount = 11 WHERE lot_id = %" PRId64, lot2);
+    snprintf(want, sizeof want, "lot %" PRId64 " gave 10, its consumptions sum to 11", lot2);
+    expect_violation(f, "lot_consumed", want, 1);
+    raw_sql(f, "UPDATE lot_consumptions SET amount = 10 WHERE lot_id = %" PRId64, lot2);
+
+    raw_sql(f, "UPDATE events SET entry_id = NULL WHERE id = %" PRId64, ev.id);
+    snprintf(want, sizeof want,
+             "event %" PRId64 " (purchase order-1) of member %" PRId64
+             " has 100 points and 0 credit but no entry",
+             ev.id, m);
+    expect_violation(f, "event_entry", want, 1);
+    raw_sql(f, "UPDATE events SET entry_id = %" PRId64 " WHERE id = %" PRId64, e.id, ev.id);
+    expect_sound(f);
+
+    /* The list stops at 1000. */
+    raw_sql(f,
+            "WITH RECURSIVE s (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 1100) "
+            "INSERT INTO events (program_id, ext_id, type, member_id, occurred_at, points, "
+            "created_at) SELECT 1, 'bulk-' || i, 'return', %" PRId64 ", 0, -1, 0 FROM s",
+            m);
+    ly_violation *v;
+    size_t n;
+    expect_ok(f, ly_store_verify(f->conn, &f->arena, &v, &n, &f->err));
+    assert_int_equal(n, 1000);
+    assert_string_equal(v[999].invariant, "event_entry");
+    assert_non_null(strstr(v[999].detail, "-1 points"));
+}
+
+typedef struct locker {
+    ly_store *store;
+    int64_t member_id;
+    int rc;
+    volatile int done;
+} locker;
+
+static void *lock_thread(void *arg)
+{
+    locker *l = arg;
+    ly_conn *c = ly_store_acquire(l->store, NULL);
+    l->rc = c ? ly_store_begin_write(c, NULL) : LY_ESTORE;
+    if (l->rc == 0)
+        l->rc = ly_store_member_lock(c, 1, l->member_id, NULL);
+    l->done = 1;
+    ly_store_release(l->store, c);
+    return NULL;
+}
+
+/* PostgreSQL: a second writer of the same member waits for the first to
+ * commit (SQLite's write transactions exclude each other anyway). */
+static void test_member_lock_waits(void **state)
+{
+    fixture *f = *state;
+    if (!is_pg(f))
+        skip();
+    int64_t m = insert_member(f, "ext-a", NULL, NULL);
+    expect_ok(f, ly_store_begin_write(f->conn, &f->err));
+    expect_ok(f, ly_store_member_lock(f->conn, 1, m, &f->err));
+    /* Inserting a row that refers to the member is not held up. */
+    expect_ok(f, ly_store_card_attach(f->conn, 1, m, "CARD1", 1, &f->err));
+    locker l = {f->store, m, -1, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, lock_thread, &l), 0);
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    assert_false(l.done);
+    expect_ok(f, ly_store_commit(f->conn, &f->err));
+    pthread_join(t, NULL);
+    assert_int_equal(l.rc, 0);
+}
+
 /* Ends the server side of every connection of f's store, and waits until
  * they are gone. */
 static void terminate_connections(fixture *f)
@@ -785,7 +1733,21 @@ static void test_reconnect(void **state)
         cmocka_unit_test_prestate_setup_teardown(test_transactions, setup, teardown, be),          \
         cmocka_unit_test_prestate_setup_teardown(test_retry, setup, teardown, be),                 \
         cmocka_unit_test_prestate_setup_teardown(test_pool, setup, teardown, be),                  \
-        cmocka_unit_test_prestate_setup_teardown(test_reconnect, setup, teardown, be)
+        cmocka_unit_test_prestate_setup_teardown(test_reconnect, setup, teardown, be),             \
+        cmocka_unit_test_prestate_setup_teardown(test_entry_postings, setup, teardown, be),        \
+        cmocka_unit_test_prestate_setup_teardown(test_entry_overflow, setup, teardown, be),        \
+        cmocka_unit_test_prestate_setup_teardown(test_entry_refused_postings, setup, teardown,     \
+                                                 be),                                              \
+        cmocka_unit_test_prestate_setup_teardown(test_lots_open_order, setup, teardown, be),       \
+        cmocka_unit_test_prestate_setup_teardown(test_consumption, setup, teardown, be),           \
+        cmocka_unit_test_prestate_setup_teardown(test_lots_expired, setup, teardown, be),          \
+        cmocka_unit_test_prestate_setup_teardown(test_members_inactive, setup, teardown, be),      \
+        cmocka_unit_test_prestate_setup_teardown(test_activity, setup, teardown, be),              \
+        cmocka_unit_test_prestate_setup_teardown(test_events, setup, teardown, be),                \
+        cmocka_unit_test_prestate_setup_teardown(test_redemptions, setup, teardown, be),           \
+        cmocka_unit_test_prestate_setup_teardown(test_idempotency, setup, teardown, be),           \
+        cmocka_unit_test_prestate_setup_teardown(test_verify, setup, teardown, be),                \
+        cmocka_unit_test_prestate_setup_teardown(test_member_lock_waits, setup, teardown, be)
 
 int main(void)
 {
