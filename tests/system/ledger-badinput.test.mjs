@@ -214,6 +214,13 @@ describe('ledger: bad input', () => {
             ]);
         });
 
+        test('a batch over 1 MiB is 413 payload_too_large', async () => {
+            const event = JSON.stringify({ type: 'purchase', member: rich.id, amount: 100, attributes: { pad: 'x'.repeat(2000) } });
+            const text = `{"events": [${Array(600).fill(event).join(',')}]}`;
+            assert.ok(text.length > 1024 * 1024);
+            await assertRefused(srv, () => srv.request('POST', '/v1/events/batch', { rawBody: text }), 413, 'payload_too_large');
+        });
+
         test('points overflowing on multiplication are refused, writing nothing', async () => {
             // The rate is an integer here; the product is what overflows.
             await L.program({ earn: { points: MAX_AMOUNT, per_minor: 1, rounding: 'down' } });

@@ -268,6 +268,30 @@ describe('ledger: expiry', () => {
         });
     });
 
+    describe('a lot that expires while its redemption is active', () => {
+        const ctx = withServer({ expiry: { policy: 'rolling', days: 1 } });
+
+        test('is given back expired when the redemption is cancelled', async () => {
+            const { L } = ctx;
+            const m = await L.enrol({});
+            // Earned a day ago less four seconds: it expires four seconds from now.
+            const expiresAt = Math.floor(Date.now() / 1000) * 1000 + 4000;
+            await L.purchase(m.id, 1000, { occurred_at: iso(expiresAt - DAY_MS) });
+            await L.purchase(m.id, 500);
+            const red = await L.redeem(m.id, { points: 10 });
+            assert.deepEqual((await L.balance(m.id)).points.expiring.map((e) => e.points), [5]);
+            const wait = expiresAt + 1000 - Date.now();
+            assert.ok(wait > 0, 'the redemption came after the lot expired: the machine is too slow for this test');
+            await new Promise((r) => setTimeout(r, wait));
+            await L.cancel(m.id, red.id);
+            const b = await L.balance(m.id, Date.now());
+            assert.deepEqual([b.points.balance, b.points.available], [5, 5], 'the lot given back is past its date');
+            assert.deepEqual(b.points.expiring.map((e) => e.points), [5]);
+            assertJob(await L.expire(Date.now()), { lots_expired: 1, points_expired: 10, members: 1 });
+            assert.equal((await L.balance(m.id)).points.balance, 5);
+        });
+    });
+
     describe('inactivity', () => {
         const ctx = withServer({ expiry: { policy: 'inactivity', days: 30 } });
 

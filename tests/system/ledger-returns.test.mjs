@@ -229,6 +229,27 @@ describe('ledger: returns', () => {
             assert.equal((await L.balance(m.id)).points.balance, -7);
         });
 
+        test('negative: points given away by a transfer are owed when their purchase is returned', async () => {
+            const { m, p } = await bought(1000);
+            const friend = await L.enrol({});
+            await L.transfer(m.id, friend.id, 10);
+            const a = await L.giveBack(p.event_id);
+            assert.equal(a.points_reversed, 10);
+            assert.equal((await L.balance(m.id)).points.balance, -10);
+            assert.equal((await L.balance(friend.id)).points.balance, 10, 'the receiver keeps the points');
+        });
+
+        test('negative: a redemption cancelled after the return pays the debt back', async () => {
+            const { m, p } = await bought(1000);
+            const r = await L.redeem(m.id, { points: 10 });
+            await L.giveBack(p.event_id);
+            assert.equal((await L.balance(m.id)).points.balance, -10);
+            await L.cancel(m.id, r.id);
+            const b = await L.balance(m.id);
+            assert.deepEqual([b.points.balance, b.points.available], [0, 0]);
+            assert.deepEqual(b.points.expiring, []);
+        });
+
         test('clawback: takes what is there, floors at zero, and says how much was forgiven', async () => {
             assert.equal((await L.program({ on_return_spent: 'clawback' })).on_return_spent, 'clawback');
             try {

@@ -92,6 +92,24 @@ describe('ledger: spending', () => {
             assert.equal(c.points.available, 7);
         });
 
+        test('the expiring list holds at most 20 rows, soonest first, one per expiry time', async () => {
+            const m = await L.enrol({});
+            const events = [];
+            for (let i = 0; i < 25; i++) {
+                events.push({ type: 'purchase', member: m.id, amount: 100 * (i + 1), occurred_at: iso(secondsAgo((300 - i) * DAY_MS)) });
+            }
+            // Two lots with one expiry time are one row.
+            events.push({ type: 'purchase', member: m.id, amount: 10000, occurred_at: events[3].occurred_at });
+            const r = await srv.request('POST', '/v1/events/batch', { body: { events } });
+            assertStatus(r, 200);
+            assert.ok(r.body.results.every((x) => x.status === 201), JSON.stringify(r.body.results.filter((x) => x.status !== 201)).slice(0, 300));
+            const b = await L.balance(m.id);
+            assert.equal(b.points.balance, (25 * 26) / 2 + 100);
+            assert.equal(b.points.expiring.length, 20);
+            assert.deepEqual(b.points.expiring.map((e) => e.points), [1, 2, 3, 104, ...Array.from({ length: 16 }, (_, i) => i + 5)]);
+            assert.equal(b.points.expiring[0].expires_at, iso(Date.parse(events[0].occurred_at) + 365 * DAY_MS));
+        });
+
         test('more than is available is 422 insufficient_points and writes nothing', async () => {
             const m = await L.enrol({});
             await L.purchase(m.id, 1000);
