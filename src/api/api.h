@@ -15,6 +15,7 @@
 #include "loyal/store.h"
 
 typedef struct ly_metrics ly_metrics;
+typedef struct ly_writer ly_writer;
 
 struct ly_server {
     struct MHD_Daemon *mhd;
@@ -24,7 +25,8 @@ struct ly_server {
     ly_metrics *metrics;
     char *openapi; /* the OpenAPI document, built once */
     size_t openapi_len;
-    long in_flight; /* requests begun and not yet completed (atomic) */
+    long in_flight;    /* requests begun and not yet completed (atomic) */
+    ly_writer *writer; /* SQLite: the group-commit writer; NULL otherwise */
 };
 
 typedef struct ly_req {
@@ -50,8 +52,10 @@ typedef struct ly_req {
     size_t resp_len;
     const char *content_type;
     const char *allow;
-    int replayed; /* the answer is a stored one (Idempotent-Replayed) */
-    int retry;    /* the store asked for the transaction to be run again */
+    int replayed;        /* the answer is a stored one (Idempotent-Replayed) */
+    int retry;           /* the store asked for the transaction to be run again */
+    int waiting;         /* queued to the writer, its connection suspended */
+    struct ly_req *next; /* in the writer's queue */
 } ly_req;
 
 /* The route table and its length. */
@@ -85,11 +89,24 @@ ly_conn *ly__db(ly_req *r);
 /* Pagination: ?limit= (1..100, default 50) and ?cursor=. */
 int ly__page(ly_req *r, int *limit, const char **cursor);
 
+/* Runs the route's handler, under its Idempotency-Key when it has one. */
+void ly__run_handler(ly_req *r);
+
+/* The SQLite writer (writer.c). submit queues a request whose connection
+ * the caller has suspended; the writer calls ly__writer_done once the
+ * request's group has committed (or failed). */
+int ly__writer_start(ly_server *s, ly_writer **out, ly_error *err);
+void ly__writer_stop(ly_writer *w);
+void ly__writer_submit(ly_writer *w, ly_req *r);
+void ly__writer_done(ly_req *r);
+
 /* Metrics. */
 ly_metrics *ly__metrics_new(size_t nroutes);
 void ly__metrics_free(ly_metrics *m);
 void ly__metrics_observe(ly_metrics *m, int route, int status, uint64_t ns);
 void ly__metrics_store_error(ly_metrics *m);
+/* A group of n write requests committed together. */
+void ly__metrics_group(ly_metrics *m, size_t n);
 char *ly__metrics_render(ly_metrics *m, long in_flight, size_t *len);
 
 /* The OpenAPI document for the route table (malloc'd). */

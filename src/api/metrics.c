@@ -21,6 +21,7 @@ struct ly_metrics {
     uint64_t *hist;     /* [row][bucket], cumulative at render time; last is +Inf */
     uint64_t *sum_ns;   /* [row] */
     uint64_t store_errors;
+    uint64_t groups, group_requests; /* commits of the SQLite writer, and what they held */
 };
 
 ly_metrics *ly__metrics_new(size_t nroutes)
@@ -65,6 +66,12 @@ void ly__metrics_observe(ly_metrics *m, int route, int status, uint64_t ns)
         b++;
     __atomic_add_fetch(&m->hist[row * (NBUCKETS + 1) + b], 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&m->sum_ns[row], ns, __ATOMIC_RELAXED);
+}
+
+void ly__metrics_group(ly_metrics *m, size_t n)
+{
+    __atomic_add_fetch(&m->groups, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&m->group_requests, (uint64_t)n, __ATOMIC_RELAXED);
 }
 
 void ly__metrics_store_error(ly_metrics *m)
@@ -173,10 +180,18 @@ char *ly__metrics_render(ly_metrics *m, long in_flight, size_t *len)
             "# HELP loyal_store_errors_total Requests that failed because of the store.\n"
             "# TYPE loyal_store_errors_total counter\n"
             "loyal_store_errors_total %llu\n"
+            "# HELP loyal_store_commit_groups_total Commits of the SQLite writer.\n"
+            "# TYPE loyal_store_commit_groups_total counter\n"
+            "loyal_store_commit_groups_total %llu\n"
+            "# HELP loyal_store_group_requests_total Write requests those commits made durable.\n"
+            "# TYPE loyal_store_group_requests_total counter\n"
+            "loyal_store_group_requests_total %llu\n"
             "# HELP loyal_http_in_flight Requests being served.\n"
             "# TYPE loyal_http_in_flight gauge\n"
             "loyal_http_in_flight %ld\n",
-            (unsigned long long)__atomic_load_n(&m->store_errors, __ATOMIC_RELAXED), in_flight);
+            (unsigned long long)__atomic_load_n(&m->store_errors, __ATOMIC_RELAXED),
+            (unsigned long long)__atomic_load_n(&m->groups, __ATOMIC_RELAXED),
+            (unsigned long long)__atomic_load_n(&m->group_requests, __ATOMIC_RELAXED), in_flight);
     if (b.failed) {
         free(b.p);
         return NULL;

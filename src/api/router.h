@@ -24,8 +24,8 @@ typedef struct ly_route {
     unsigned flags;          /* LY_ROUTE_* */
 } ly_route;
 
-/* A write that Idempotency-Key does not apply to (it writes nothing). */
-#define LY_ROUTE_NO_IDEMPOTENCY 1u
+/* A POST that writes nothing (a simulation): no Idempotency-Key, no writer. */
+#define LY_ROUTE_WRITES_NOTHING 1u
 
 typedef struct ly_route_match {
     int index;      /* row of the table, -1 when nothing matched */

@@ -36,7 +36,7 @@ const ly_route ly__routes[] = {
     {"POST", "/v1/events/batch", ly__h_events_batch, "pos", "Record up to 1000 events",
      "EventBatch", 0},
     {"POST", "/v1/events/simulate", ly__h_events_simulate, "read",
-     "What an event would earn; writes nothing", "Event", LY_ROUTE_NO_IDEMPOTENCY},
+     "What an event would earn; writes nothing", "Event", LY_ROUTE_WRITES_NOTHING},
 
     {"POST", "/v1/jobs/expire", ly__h_jobs_expire, "admin", "Expire points past their date (as_of)",
      NULL, 0},

@@ -294,6 +294,34 @@ static void idem_replay(ly_req *r, const ly_idem *kept, const char *hash)
     r->replayed = 1;
 }
 
+/* The same inside the writer's transaction: no retries (one writer), and a
+ * refusal is undone by the writer's savepoint. */
+static void idempotent_joined(ly_req *r, ly_conn *db, const char *key, const char *route,
+                              const char *hash)
+{
+    ly_error err;
+    ly_error_clear(&err);
+    ly_idem kept;
+    int rc = ly_store_idem_get(db, &r->arena, r->program_id, key, &kept, &err);
+    if (rc == LY_OK) {
+        idem_replay(r, &kept, hash);
+        return;
+    }
+    if (rc != LY_ENOTFOUND) {
+        ly__reply_error(r, &err);
+        return;
+    }
+    r->route->handler(r);
+    if (r->status >= 400)
+        return;
+    ly_idem mine = {key, route, hash, r->status, NULL, ly_time_now_ms()};
+    mine.response = ly_arena_strndup(&r->arena, r->resp, r->resp_len);
+    rc = mine.response ? ly_store_idem_put(db, r->program_id, &mine, &err)
+                       : ly_error_set(&err, LY_ENOMEM, NULL, NULL, "out of memory");
+    if (rc != LY_OK)
+        ly__reply_error(r, &err);
+}
+
 /* A write under an Idempotency-Key: the key's check, the handler's work and
  * the kept answer are one transaction, so a key is used once or not at all.
  * A refusal (4xx or 5xx) keeps nothing. */
@@ -316,6 +344,10 @@ static void idempotent(ly_req *r, const char *key)
         return;
     }
     ly_error err;
+    if (ly_store_in_transaction(db) == 2) {
+        idempotent_joined(r, db, key, route, hash);
+        return;
+    }
     for (int attempt = 0; attempt < IDEMPOTENCY_ATTEMPTS; attempt++) {
         ly_error_clear(&err);
         ly_idem kept;
@@ -384,13 +416,36 @@ static void dispatch(ly_req *r)
     }
     if (r->route->scope && authorize(r) != LY_OK)
         return;
+    if (r->srv->writer && strcmp(r->route->method, "GET") != 0 &&
+        !(r->route->flags & LY_ROUTE_WRITES_NOTHING)) {
+        /* To the writer's next group; the answer comes after its commit. */
+        if (r->db) {
+            ly_store_release(r->srv->store, r->db);
+            r->db = NULL;
+        }
+        r->waiting = 1;
+        MHD_suspend_connection(r->mc);
+        ly__writer_submit(r->srv->writer, r);
+        return;
+    }
+    ly__run_handler(r);
+}
+
+void ly__run_handler(ly_req *r)
+{
     const char *key = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, "Idempotency-Key");
     if (key && strcmp(r->route->method, "GET") != 0 &&
-        !(r->route->flags & LY_ROUTE_NO_IDEMPOTENCY)) {
+        !(r->route->flags & LY_ROUTE_WRITES_NOTHING)) {
         idempotent(r, key);
         return;
     }
     r->route->handler(r);
+}
+
+void ly__writer_done(ly_req *r)
+{
+    r->waiting = 0;
+    MHD_resume_connection(r->mc);
 }
 
 static void append_body(ly_req *r, const char *data, size_t n)
@@ -470,7 +525,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 /* Dispatches the request and queues its answer. */
 static enum MHD_Result respond(ly_server *s, ly_req *r)
 {
-    dispatch(r);
+    if (!r->status) {
+        dispatch(r);
+        if (r->waiting)
+            return MHD_YES; /* answered when the writer resumes the connection */
+    }
     if (r->db) {
         if (ly_store_in_transaction(r->db) == 1)
             ly_store_rollback(r->db); /* read only: nothing to keep */
@@ -555,7 +614,7 @@ int ly_server_start(ly_store *store, const ly_server_config *cfg, ly_server **ou
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (inet_pton(AF_INET, cfg->host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)cfg->port);
@@ -581,6 +640,11 @@ int ly_server_start(ly_store *store, const ly_server_config *cfg, ly_server **ou
                             "machine?)",
                             cfg->host, cfg->port);
     }
+    if (strcmp(ly_store_backend(store), "sqlite") == 0 &&
+        ly__writer_start(s, &s->writer, err) != LY_OK) {
+        ly_server_stop(s, 0);
+        return err ? err->rc : LY_ESTORE;
+    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->port;
     *out = s;
@@ -605,6 +669,8 @@ void ly_server_stop(ly_server *s, int drain_ms)
                 break;
             usleep(10000);
         }
+        ly__writer_stop(s->writer);
+        s->writer = NULL;
         MHD_stop_daemon(s->mhd);
     }
     ly__metrics_free(s->metrics);

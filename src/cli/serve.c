@@ -251,7 +251,7 @@ int cli_serve(int argc, char **argv)
     if ((rc = read_serve_args("serve", opts, NULL, &a)))
         return rc;
     ly_store *store;
-    if (cli_open(a.db, (int)a.threads + 1, &store))
+    if (cli_open(a.db, (int)a.threads + 2, &store))
         return 1;
     rc = run_server("serve", &a, store, NULL);
     ly_store_close(store);
@@ -334,7 +334,7 @@ int cli_demo(int argc, char **argv)
     if ((rc = read_serve_args("demo", opts, "./loyal-demo.db", &a)))
         return rc;
     ly_store *store;
-    if (cli_open(a.db, (int)a.threads + 1, &store))
+    if (cli_open(a.db, (int)a.threads + 2, &store))
         return 1;
     if (seed_demo(store)) {
         ly_store_close(store);

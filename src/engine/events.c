@@ -352,10 +352,16 @@ static int purchase(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
         if (ly_add64(row->occurred_at, x->prog.pending_ms, &available) != LY_OK)
             available = INT64_MAX;
         expires = ly_expiry_at(&x->prog.expiry, x->prog.tz, row->occurred_at);
-        if ((rc = ly__post(c, &e, x->member_id, "points", "issued", points, err)) != LY_OK ||
+        /* Lots need settling against the balance only when it was negative:
+         * otherwise the new lot is exactly the balance's increase. */
+        int64_t before;
+        if ((rc = ly_store_account_balance(c, x->program_id, x->member_id, "member", "points",
+                                           &before, err)) != LY_OK ||
+            (rc = ly__post(c, &e, x->member_id, "points", "issued", points, err)) != LY_OK ||
             (rc = ly__lot_new(c, &e, x->member_id, "points", points, available, expires, &lot,
                               err)) != LY_OK ||
-            (rc = ly__settle(c, x->a, x->program_id, x->member_id, "points", e.id, err)) != LY_OK)
+            (before < 0 &&
+             (rc = ly__settle(c, x->a, x->program_id, x->member_id, "points", e.id, err)) != LY_OK))
             return rc;
         row->entry_id = e.id;
     }
