@@ -269,6 +269,25 @@ int ly_store_lot_insert(ly_conn *c, ly_lot *l, ly_error *err);
  * expires_at ascending with never-expiring last, then created_at, then id. */
 int ly_store_lots_open(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
                        const char *asset, ly_lot **out, size_t *n, ly_error *err);
+/* What a member's open lots of an asset hold as of a time: pending (not yet
+ * available, not expired) and past their date (awaiting the expiry job), and
+ * the unexpired part grouped by expiry date, soonest first, at most
+ * max_groups groups. The spendable rest is max(balance, 0) − pending −
+ * expired, since lots sum to the balance. Each part reads only the lots in
+ * its own index range, so a member with thousands of lots costs no more. */
+typedef struct ly_lot_group {
+    int64_t amount, expires_at;
+} ly_lot_group;
+
+typedef struct ly_lot_summary {
+    int64_t pending, expired;
+    ly_lot_group *groups;
+    size_t ngroups;
+} ly_lot_summary;
+
+int ly_store_lots_summary(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                          const char *asset, int64_t as_of, int max_groups, ly_lot_summary *out,
+                          ly_error *err);
 /* Lots an entry created, by id. */
 int ly_store_lots_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
                            ly_lot **out, size_t *n, ly_error *err);

@@ -282,11 +282,17 @@ static int write_balance(ly_conn *c, ev_ctx *x, ly_jw *w, ly_error *err)
     return rc;
 }
 
-static char *make_ext_id(ly_arena *a)
+/* evt_ + 10 characters of the time in ms + 10 random ones, in an alphabet
+ * whose order is ASCII order: ids sort by time, so new events append to the
+ * index instead of landing on random pages of it. */
+static char *make_ext_id(ly_arena *a, int64_t now)
 {
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
     char id[4 + 20 + 1] = "evt_";
-    for (int i = 0; i < 20; i++)
+    uint64_t t = (uint64_t)now;
+    for (int i = 9; i >= 0; i--, t >>= 5)
+        id[4 + i] = alphabet[t & 31];
+    for (int i = 10; i < 20; i++)
         id[4 + i] = alphabet[randombytes_uniform(32)];
     id[24] = '\0';
     return ly_arena_strdup(a, id);
@@ -657,15 +663,16 @@ static int do_event(ly_conn *c, void *vctx, ly_error *err)
     if (x->member_id && in->type != EV_RETURN &&
         (rc = ly__member_ready(c, x->a, x->program_id, x->member_id, &x->member, err)) != LY_OK)
         return rc;
+    int64_t now = ly_time_now_ms();
     ly_event row = {.program_id = x->program_id,
-                    .ext_id = in->ext_id ? in->ext_id : make_ext_id(x->a),
+                    .ext_id = in->ext_id ? in->ext_id : make_ext_id(x->a, now),
                     .type = in->type_name,
                     .member_id = x->member_id,
                     .amount = in->amount,
                     .currency = x->prog.p.currency,
                     .occurred_at = in->occurred_at,
                     .request_hash = in->hash,
-                    .created_at = ly_time_now_ms()};
+                    .created_at = now};
     char *body = json_dumps(in->body, JSON_COMPACT | JSON_SORT_KEYS);
     row.body = body ? ly_arena_strdup(x->a, body) : NULL;
     free(body);

@@ -209,43 +209,31 @@ struct balance_ctx {
 static int asset_balance(ly_conn *c, struct balance_ctx *b, const char *asset, int64_t *balance,
                          int64_t *available, int64_t *pending, ly_error *err)
 {
-    ly_lot *lots;
-    size_t n;
+    ly_lot_summary sum;
+    int points = strcmp(asset, "points") == 0;
     int rc =
         ly_store_account_balance(c, b->program_id, b->member_id, "member", asset, balance, err);
     if (rc == LY_OK)
-        rc = ly_store_lots_open(c, b->a, b->program_id, b->member_id, asset, &lots, &n, err);
+        rc = ly_store_lots_summary(c, b->a, b->program_id, b->member_id, asset, b->as_of,
+                                   points ? EXPIRING_MAX : 0, &sum, err);
     if (rc != LY_OK)
         return rc;
-    ly_lot_state *st = lot_states(b->a, lots, n);
-    if (!st)
-        return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
-    *available = ly_lots_available(st, n, b->as_of);
+    *available = (*balance > 0 ? *balance : 0) - sum.pending - sum.expired;
     if (pending)
-        *pending = ly_lots_pending(st, n, b->as_of);
+        *pending = sum.pending;
     /* Lots past their date are gone as of then, whether or not the expiry
      * job has run. */
-    for (size_t i = 0; i < n; i++)
-        if (lots[i].expires_at && lots[i].expires_at <= b->as_of)
-            *balance -= lots[i].remaining;
-    if (strcmp(asset, "points") != 0)
-        return LY_OK;
-    ly_balance *out = b->out;
-    out->expiring = ly_arena_calloc(b->a, EXPIRING_MAX * sizeof *out->expiring);
-    if (!out->expiring)
-        return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
-    /* Lots arrive soonest-expiring first: group equal dates. */
-    for (size_t i = 0; i < n; i++) {
-        if (!lots[i].expires_at || lots[i].expires_at <= b->as_of || !lots[i].remaining)
-            continue;
-        size_t k = out->nexpiring;
-        if (k && out->expiring[k - 1].expires_at == lots[i].expires_at) {
-            out->expiring[k - 1].points += lots[i].remaining;
-        } else if (k < EXPIRING_MAX) {
-            out->expiring[k].points = lots[i].remaining;
-            out->expiring[k].expires_at = lots[i].expires_at;
-            out->nexpiring++;
+    *balance -= sum.expired;
+    if (points) {
+        ly_balance *out = b->out;
+        out->expiring = ly_arena_calloc(b->a, EXPIRING_MAX * sizeof *out->expiring);
+        if (!out->expiring)
+            return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+        for (size_t i = 0; i < sum.ngroups && i < EXPIRING_MAX; i++) {
+            out->expiring[i].points = sum.groups[i].amount;
+            out->expiring[i].expires_at = sum.groups[i].expires_at;
         }
+        out->nexpiring = sum.ngroups < EXPIRING_MAX ? sum.ngroups : EXPIRING_MAX;
     }
     return LY_OK;
 }
@@ -747,18 +735,26 @@ static int do_activity(ly_conn *c, void *vctx, ly_error *err)
     if (rc == LY_ENOTFOUND)
         return ly_error_set(err, rc, "not_found", NULL, "no member mem_%lld",
                             (long long)x->member_id);
-    /* One more than the page tells whether another follows. */
+    /* One more than the page tells whether another follows, and one more
+     * again shows whether the page would split an entry's lines (points and
+     * credit): the cursor names an entry, so a page ends between entries. */
     if (rc == LY_OK)
-        rc = ly_store_activity(c, x->a, x->program_id, x->member_id, x->before, x->limit + 1, &rows,
+        rc = ly_store_activity(c, x->a, x->program_id, x->member_id, x->before, x->limit + 2, &rows,
                                &n, err);
     if (rc != LY_OK)
         return rc;
+    size_t cut = n < (size_t)x->limit ? n : (size_t)x->limit;
+    while (cut > 0 && cut < n && rows[cut].entry_id == rows[cut - 1].entry_id)
+        cut--;
+    if (cut == 0) /* one entry with more lines than the page: show it whole */
+        while (cut < n && rows[cut].entry_id == rows[0].entry_id)
+            cut++;
     ly_jw w;
     ly_jw_init(&w);
     ly_jw_obj_begin(&w);
     ly_jw_key(&w, "data");
     ly_jw_arr_begin(&w);
-    for (size_t i = 0; i < n && i < (size_t)x->limit; i++) {
+    for (size_t i = 0; i < cut; i++) {
         char id[32];
         ly_event ev;
         snprintf(id, sizeof id, "ent_%lld", (long long)rows[i].entry_id);
@@ -785,9 +781,9 @@ static int do_activity(ly_conn *c, void *vctx, ly_error *err)
     }
     ly_jw_arr_end(&w);
     ly_jw_key(&w, "next_cursor");
-    if (n > (size_t)x->limit) {
+    if (cut < n) {
         char cur[32];
-        snprintf(cur, sizeof cur, "ent_%lld", (long long)rows[x->limit - 1].entry_id);
+        snprintf(cur, sizeof cur, "ent_%lld", (long long)rows[cut - 1].entry_id);
         ly_jw_str(&w, cur);
     } else {
         ly_jw_null(&w);

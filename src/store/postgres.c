@@ -72,6 +72,8 @@ enum {
     PG_ACCOUNT_BALANCE,
     PG_LOT_INSERT,
     PG_LOTS_OPEN,
+    PG_LOTS_TOTALS,
+    PG_LOTS_GROUPS,
     PG_LOTS_OF_ENTRY,
     PG_CONSUMPTION_INSERT,
     PG_CONSUMPTIONS_OF_ENTRY,
@@ -209,6 +211,17 @@ static const struct {
     [PG_LOTS_OPEN] = {"lots_open", "SELECT " PG_LOT_COLS " FROM lots WHERE program_id = $1 "
                                    "AND member_id = $2 AND asset = $3 AND remaining > 0 "
                                    "ORDER BY expires_at ASC NULLS LAST, created_at, id"},
+    [PG_LOTS_TOTALS] = {"lots_totals",
+                        "SELECT (SELECT COALESCE(SUM(remaining), 0) FROM lots "
+                        "WHERE program_id = $1 AND member_id = $2 AND asset = $3 AND remaining > 0 "
+                        "AND available_at > $4 AND (expires_at IS NULL OR expires_at > $4)), "
+                        "(SELECT COALESCE(SUM(remaining), 0) FROM lots "
+                        "WHERE program_id = $1 AND member_id = $2 AND asset = $3 AND remaining > 0 "
+                        "AND expires_at <= $4)"},
+    [PG_LOTS_GROUPS] = {"lots_groups",
+                        "SELECT SUM(remaining), expires_at FROM lots WHERE program_id = $1 "
+                        "AND member_id = $2 AND asset = $3 AND remaining > 0 AND expires_at > $4 "
+                        "GROUP BY expires_at ORDER BY expires_at LIMIT $5"},
     [PG_LOTS_OF_ENTRY] = {"lots_of_entry", "SELECT " PG_LOT_COLS " FROM lots "
                                            "WHERE program_id = $1 AND entry_id = $2 ORDER BY id"},
     /* The lot moves only within 0..amount; when it cannot, nothing is
@@ -1187,6 +1200,35 @@ static int pg_lot_insert(ly_conn *c, ly_lot *l, ly_error *err)
         *(out) = arr_;                                                                             \
     } while (0)
 
+static int pg_read_group(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    ly_lot_group *g = out;
+    if (pg_int(r, row, 0, &g->amount, err) < 0 || pg_int(r, row, 1, &g->expires_at, err) < 0)
+        return LY_EINTERNAL;
+    return 0;
+}
+
+static int pg_lots_summary(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                           const char *asset, int64_t as_of, int max_groups, ly_lot_summary *out,
+                           ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PS(asset), LY_PI(as_of),
+                       LY_PI(max_groups)};
+    PGresult *r;
+    memset(out, 0, sizeof *out);
+    int rc = pg_run(pg(c), PG_LOTS_TOTALS, p, 4, &r, err);
+    if (rc < 0)
+        return rc;
+    if (PQntuples(r) != 1 || pg_int(r, 0, 0, &out->pending, err) < 0 ||
+        pg_int(r, 0, 1, &out->expired, err) < 0)
+        rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL, "lots_totals gave no row");
+    PQclear(r);
+    if (rc < 0)
+        return rc;
+    PG_ALL(c, PG_LOTS_GROUPS, p, a, pg_read_group, ly_lot_group, &out->groups, &out->ngroups, err);
+    return rc < 0 ? rc : 0;
+}
+
 static int pg_lots_open(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
                         const char *asset, ly_lot **out, size_t *n, ly_error *err)
 {
@@ -1403,6 +1445,7 @@ const ly_store_ops ly__postgres_ops = {
     .account_balance = pg_account_balance,
     .lot_insert = pg_lot_insert,
     .lots_open = pg_lots_open,
+    .lots_summary = pg_lots_summary,
     .lots_of_entry = pg_lots_of_entry,
     .consumption_insert = pg_consumption_insert,
     .consumptions_of_entry = pg_consumptions_of_entry,

@@ -397,6 +397,13 @@ int ly_store_lots_open(ly_conn *c, ly_arena *a, int64_t program_id, int64_t memb
     return c->ops->lots_open(c, a, program_id, member_id, asset, out, n, err);
 }
 
+int ly_store_lots_summary(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                          const char *asset, int64_t as_of, int max_groups, ly_lot_summary *out,
+                          ly_error *err)
+{
+    return c->ops->lots_summary(c, a, program_id, member_id, asset, as_of, max_groups, out, err);
+}
+
 int ly_store_lots_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
                            ly_lot **out, size_t *n, ly_error *err)
 {

@@ -62,6 +62,9 @@ CREATE TABLE lots (
 );
 -- Open lots in spending order, and lots to expire.
 CREATE INDEX lots_open_idx ON lots (program_id, member_id, asset, expires_at) WHERE remaining > 0;
+-- Pending lots of a member, found without reading its other lots.
+CREATE INDEX lots_pending_idx ON lots (program_id, member_id, asset, available_at)
+    WHERE remaining > 0;
 CREATE INDEX lots_expiry_idx ON lots (program_id, expires_at)
     WHERE remaining > 0 AND expires_at IS NOT NULL;
 CREATE INDEX lots_entry_idx ON lots (entry_id);
