@@ -1229,6 +1229,13 @@ static int pg_lots_summary(ly_conn *c, ly_arena *a, int64_t program_id, int64_t 
     return rc < 0 ? rc : 0;
 }
 
+static int pg_savepoint(ly_conn *c, int op, ly_error *err)
+{
+    static const char *const sql[] = {"SAVEPOINT ly_sp", "RELEASE SAVEPOINT ly_sp",
+                                      "ROLLBACK TO SAVEPOINT ly_sp"};
+    return c->ops->exec_script(c, sql[op], err);
+}
+
 static int pg_lots_open(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
                         const char *asset, ly_lot **out, size_t *n, ly_error *err)
 {
@@ -1446,6 +1453,7 @@ const ly_store_ops ly__postgres_ops = {
     .lot_insert = pg_lot_insert,
     .lots_open = pg_lots_open,
     .lots_summary = pg_lots_summary,
+    .savepoint = pg_savepoint,
     .lots_of_entry = pg_lots_of_entry,
     .consumption_insert = pg_consumption_insert,
     .consumptions_of_entry = pg_consumptions_of_entry,

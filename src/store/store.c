@@ -621,22 +621,20 @@ ly_member *ly__member_in(ly_member *ms, size_t n, int64_t id)
     return NULL;
 }
 
-/* Savepoints are plain SQL in both dialects; one name suffices since they
- * are not nested. */
 int ly_store_savepoint(ly_conn *c, ly_error *err)
 {
-    return c->ops->exec_script(c, "SAVEPOINT ly_sp", err);
+    return c->ops->savepoint(c, 0, err);
 }
 
 int ly_store_savepoint_release(ly_conn *c, ly_error *err)
 {
-    return c->ops->exec_script(c, "RELEASE SAVEPOINT ly_sp", err);
+    return c->ops->savepoint(c, 1, err);
 }
 
 void ly_store_savepoint_rollback(ly_conn *c)
 {
     ly_error ignored;
     /* After ROLLBACK TO the savepoint still exists: release it too. */
-    if (c->ops->exec_script(c, "ROLLBACK TO SAVEPOINT ly_sp", &ignored) == LY_OK)
-        c->ops->exec_script(c, "RELEASE SAVEPOINT ly_sp", &ignored);
+    if (c->ops->savepoint(c, 2, &ignored) == LY_OK)
+        c->ops->savepoint(c, 1, &ignored);
 }

@@ -118,6 +118,8 @@ struct ly_store_ops {
     int (*account_balance)(ly_conn *c, int64_t program_id, int64_t member_id, const char *kind,
                            const char *asset, int64_t *balance, ly_error *err);
     int (*lot_insert)(ly_conn *c, ly_lot *l, ly_error *err);
+    /* op: 0 SAVEPOINT, 1 RELEASE, 2 ROLLBACK TO (the one savepoint "ly_sp"). */
+    int (*savepoint)(ly_conn *c, int op, ly_error *err);
     int (*lots_summary)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
                         const char *asset, int64_t as_of, int max_groups, ly_lot_summary *out,
                         ly_error *err);
