@@ -472,4 +472,72 @@ describe('ledger: bad input', () => {
             assertStatus(await send('read', 'GET', `/v1/members/${rich.id}/activity`), 200, 'read activity');
         });
     });
+    describe('mutated bodies', () => {
+        // A deterministic sweep of byte-level damage to valid bodies of the
+        // ledger's routes: whatever comes in, the answer is a success or a
+        // well-formed 4xx that wrote nothing, never a 5xx. (Last in this file:
+        // a damaged body that is still valid may spend or return something.)
+        let seed = 4242;
+        const rand = (n) => {
+            seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+            return seed % n;
+        };
+        const specials = Buffer.from('{}[]",:\\0-+.eE \t\n\u00ff9');
+        function mutate(buf) {
+            const b = Buffer.from(buf);
+            const kind = rand(4);
+            const at = rand(b.length);
+            if (kind === 0) return b.subarray(0, at);
+            if (kind === 1) {
+                b[at] = specials[rand(specials.length)];
+                return b;
+            }
+            if (kind === 2) return Buffer.concat([b.subarray(0, at), Buffer.from([specials[rand(specials.length)]]), b.subarray(at)]);
+            return Buffer.concat([b.subarray(0, at), b.subarray(at + 1)]);
+        }
+        const bodies = [
+            ['purchase with items', () => '/v1/events', () => ({
+                id: uniq('mut-'), type: 'purchase', member: { external_id: 'nobody' }, amount: 1250, currency: 'USD', channel: 'store', store: 'downtown',
+                occurred_at: '2026-11-20T10:00:00Z',
+                items: [{ sku: 'LATTE-L', category: 'coffee', quantity: 2, unit_price: 525, tags: ['hot'] }, { sku: 'MUFFIN', category: 'food', quantity: 1, unit_price: 200 }],
+                attributes: { cashier: '7', n: 1 },
+            })],
+            ['return', () => '/v1/events', () => ({ type: 'return', original_event_id: order.event_id, amount: 2, items: undefined })],
+            ['batch', () => '/v1/events/batch', () => ({ events: [{ type: 'purchase', member: other.id, amount: 100 }, { type: 'custom:review', member: { id: other.id } }] })],
+            ['redemption', () => `/v1/members/${rich.id}/redemptions`, () => ({ points: 1 })],
+            ['adjustment', () => `/v1/members/${rich.id}/adjustments`, () => ({ asset: 'credit', amount: -1, reason: 'sweep' })],
+            ['transfer', () => '/v1/transfers', () => ({ from: rich.id, to: other.id, points: 1, reason: 'sweep' })],
+        ];
+        for (const [name, path, body] of bodies) {
+            test(name, async () => {
+                const problems = [];
+                for (let i = 0; i < 40; i++) {
+                    const text = mutate(Buffer.from(JSON.stringify(body())));
+                    const before = await srv.snapshot();
+                    let r;
+                    try {
+                        r = await srv.request('POST', path(), { rawBody: text });
+                    } catch (e) {
+                        problems.push(`${JSON.stringify(text.toString('latin1'))}: ${e.message}`);
+                        continue;
+                    }
+                    if (r.status >= 500) problems.push(`${JSON.stringify(text.toString('latin1'))}: ${r.status} ${r.text}`);
+                    else if (r.status >= 400) {
+                        try {
+                            assertError(r, r.status, undefined);
+                            assert.deepEqual(await srv.snapshot(), before, 'changed the database');
+                        } catch (e) {
+                            problems.push(`${JSON.stringify(text.toString('latin1'))}: ${e.message.split('\n')[0]}`);
+                        }
+                    } else if (path() === '/v1/events/batch') {
+                        for (const res of r.body?.results ?? []) {
+                            if (res.status >= 500) problems.push(`${JSON.stringify(text.toString('latin1'))}: a result ${res.status} ${JSON.stringify(res.body)}`);
+                        }
+                    }
+                }
+                assert.deepEqual(problems, []);
+                assertStatus(await srv.request('GET', '/healthz'), 200, 'alive after the sweep');
+            });
+        }
+    });
 });
