@@ -2,6 +2,7 @@
  * their cancellation, adjustments, transfers, activity, expiry and the
  * invariant check. Every change is a balanced journal entry; lots follow the
  * member's balance so that their remaining always sums to max(balance, 0). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,70 @@ static int expiry_from_settings(const json_t *e, ly_expiry *out)
     return LY_OK;
 }
 
+/* Interpreted settings, by program and version (updated_at): every purchase
+ * needs them, and reading the row is much cheaper than parsing its JSON.
+ * Entries are copied out under the lock, so one may be replaced at once. */
+#define PROG_CACHE 8
+static pthread_mutex_t prog_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct prog_cached {
+    int used;
+    ly__prog prog;
+    ly_arena arena; /* the strings of prog */
+} prog_cache[PROG_CACHE];
+static unsigned prog_next;
+
+static int prog_copy(ly_arena *a, const ly__prog *from, ly__prog *to)
+{
+    *to = *from;
+    to->p.name = ly_arena_strdup(a, from->p.name);
+    to->p.currency = ly_arena_strdup(a, from->p.currency);
+    to->p.timezone = ly_arena_strdup(a, from->p.timezone);
+    to->p.settings = ly_arena_strdup(a, from->p.settings);
+    return to->p.name && to->p.currency && to->p.timezone && to->p.settings ? LY_OK : LY_ENOMEM;
+}
+
+static int prog_cached_get(ly_arena *a, const ly_program *row, ly__prog *out)
+{
+    int rc = LY_ENOTFOUND;
+    pthread_mutex_lock(&prog_mu);
+    for (int i = 0; i < PROG_CACHE; i++) {
+        struct prog_cached *e = &prog_cache[i];
+        if (e->used && e->prog.p.id == row->id && e->prog.p.updated_at == row->updated_at) {
+            rc = prog_copy(a, &e->prog, out);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&prog_mu);
+    return rc;
+}
+
+static void prog_cache_put(const ly__prog *prog)
+{
+    pthread_mutex_lock(&prog_mu);
+    struct prog_cached *e = &prog_cache[prog_next++ % PROG_CACHE];
+    if (e->used)
+        ly_arena_release(&e->arena);
+    ly_arena_init(&e->arena, 1024);
+    e->used = prog_copy(&e->arena, prog, &e->prog) == LY_OK;
+    pthread_mutex_unlock(&prog_mu);
+}
+
+static int prog_parse(ly_conn *c, ly_arena *a, int64_t program_id, ly__prog *out, ly_error *err);
+
 int ly__prog_load(ly_conn *c, ly_arena *a, int64_t program_id, ly__prog *out, ly_error *err)
+{
+    ly_program row;
+    int rc = ly_store_program_get(c, a, program_id, &row, err);
+    if (rc != LY_OK)
+        return rc;
+    if (prog_cached_get(a, &row, out) == LY_OK)
+        return LY_OK;
+    if ((rc = prog_parse(c, a, program_id, out, err)) == LY_OK)
+        prog_cache_put(out);
+    return rc;
+}
+
+static int prog_parse(ly_conn *c, ly_arena *a, int64_t program_id, ly__prog *out, ly_error *err)
 {
     memset(out, 0, sizeof *out);
     int rc = ly_program_get(c, a, program_id, &out->p, err);

@@ -287,7 +287,9 @@ static int do_update(ly_conn *c, void *vctx, ly_error *err)
     free(text);
     if (!p->settings || !p->currency)
         return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
-    p->updated_at = ly_time_now_ms();
+    /* Strictly increasing: the version by which interpreted settings are cached. */
+    int64_t now = ly_time_now_ms();
+    p->updated_at = now > p->updated_at ? now : p->updated_at + 1;
     return ly_store_program_put(c, p, err);
 }
 
