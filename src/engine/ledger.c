@@ -277,7 +277,9 @@ static int asset_balance(ly_conn *c, struct balance_ctx *b, const char *asset, i
     int points = strcmp(asset, "points") == 0;
     int rc =
         ly_store_account_balance(c, b->program_id, b->member_id, "member", asset, balance, err);
-    if (rc == LY_OK)
+    memset(&sum, 0, sizeof sum);
+    /* Lots sum to max(balance, 0): with nothing to hold, there are none. */
+    if (rc == LY_OK && *balance > 0)
         rc = ly_store_lots_summary(c, b->a, b->program_id, b->member_id, asset, b->as_of,
                                    points ? EXPIRING_MAX : 0, &sum, err);
     if (rc != LY_OK)
