@@ -511,9 +511,11 @@ describe('ledger: bad input', () => {
         for (const [name, path, body] of bodies) {
             test(name, async () => {
                 const problems = [];
+                let known = null; // the database as it is, when nothing was written since it was read
                 for (let i = 0; i < 40; i++) {
                     const text = mutate(Buffer.from(JSON.stringify(body())));
-                    const before = await srv.snapshot();
+                    const before = known ?? (await srv.snapshot());
+                    known = null;
                     let r;
                     try {
                         r = await srv.request('POST', path(), { rawBody: text });
@@ -525,7 +527,9 @@ describe('ledger: bad input', () => {
                     else if (r.status >= 400) {
                         try {
                             assertError(r, r.status, undefined);
-                            assert.deepEqual(await srv.snapshot(), before, 'changed the database');
+                            const now = await srv.snapshot();
+                            assert.deepEqual(now, before, 'changed the database');
+                            known = now;
                         } catch (e) {
                             problems.push(`${JSON.stringify(text.toString('latin1'))}: ${e.message.split('\n')[0]}`);
                         }

@@ -271,17 +271,22 @@ describe('ledger: expiry', () => {
     describe('a lot that expires while its redemption is active', () => {
         const ctx = withServer({ expiry: { policy: 'rolling', days: 1 } });
 
-        test('is given back expired when the redemption is cancelled', async () => {
+        test('is given back expired when the redemption is cancelled', async (t) => {
             const { L } = ctx;
             const m = await L.enrol({});
-            // Earned a day ago less four seconds: it expires four seconds from now.
-            const expiresAt = Math.floor(Date.now() / 1000) * 1000 + 4000;
+            // Earned a day ago less five seconds: it expires five seconds from now.
+            const expiresAt = Math.floor(Date.now() / 1000) * 1000 + 5000;
             await L.purchase(m.id, 1000, { occurred_at: iso(expiresAt - DAY_MS) });
             await L.purchase(m.id, 500);
-            const red = await L.redeem(m.id, { points: 10 });
-            assert.deepEqual((await L.balance(m.id)).points.expiring.map((e) => e.points), [5]);
+            const r = await ctx.srv.request('POST', `/v1/members/${m.id}/redemptions`, { body: { points: 10 } });
+            if (Date.now() >= expiresAt) {
+                t.skip('the lot expired before the redemption was answered: the machine is too slow for this test');
+                return;
+            }
+            assertStatus(r, 201, 'redemption');
+            const red = r.body;
+            assert.deepEqual((await L.balance(m.id, expiresAt - 1)).points.expiring.map((e) => e.points), [5]);
             const wait = expiresAt + 1000 - Date.now();
-            assert.ok(wait > 0, 'the redemption came after the lot expired: the machine is too slow for this test');
             await new Promise((r) => setTimeout(r, wait));
             await L.cancel(m.id, red.id);
             const b = await L.balance(m.id, Date.now());
