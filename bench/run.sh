@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Measures GET /v1/members/{id} on a release build of Loyal with wrk, then a
-# bare libmicrohttpd server configured the same way (bench/bare_mhd.c) in the
-# same run, and writes the figures to bench/BENCHMARKS.md. See bench/README.md.
+# Measures a release build of Loyal and, in the same run, what the same work
+# costs without Loyal, and writes the figures to bench/BENCHMARKS.md:
+#   - reads: GET /v1/members/{id} with wrk, then a bare libmicrohttpd server
+#     configured the same way (bench/bare_mhd.c);
+#   - durable writes: single purchases, POST /v1/events, with wrk, and
+#     purchases in batches of 1000, POST /v1/events/batch (bench/batch.mjs),
+#     on a fresh SQLite database (WAL, synchronous=FULL), then a bare SQLite
+#     program writing the same rows per purchase (bench/bare_sqlite.c).
+# See bench/README.md.
 #
-# Environment: DURATION (wrk -d, default 10s), THREADS (server threads, both
-# servers, default 2), MEMBERS (members enrolled, default 10000), WARMUP
-# (untimed wrk run before each measurement, default 2s; 0 skips it),
-# KEEP_TMP=1 keeps the temporary directory (database, logs, wrk output).
+# Environment: DURATION (each measured run, default 10s), THREADS (server
+# threads, both servers, default 2), MEMBERS (members enrolled for the reads,
+# default 10000), PURCHASE_MEMBERS (members enrolled for the purchases,
+# default 1000), BATCH_CLIENTS (concurrent batch requests, default 4), WARMUP
+# (untimed run before each measurement, default 2s; 0 skips it), PARTS
+# ("read write" by default; either alone runs only that part), KEEP_TMP=1
+# keeps the temporary directory (databases, logs, wrk output).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +25,10 @@ DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 MEMBERS=${MEMBERS:-10000}
 WARMUP=${WARMUP:-2s}
+PURCHASE_MEMBERS=${PURCHASE_MEMBERS:-1000}
+BATCH_CLIENTS=${BATCH_CLIENTS:-4}
+PARTS=${PARTS:-read write}
+BATCH_SIZE=1000
 CONNECTIONS=64
 WRK_THREADS=2
 SEED_CONCURRENCY=32
@@ -115,18 +128,84 @@ to_ms() {
     }'
 }
 
-# run_wrk URL OUTFILE: a warm-up, then the measured run into OUTFILE.
+warmup_on() {
+    [[ $WARMUP != 0 && $WARMUP != 0s ]]
+}
+
+# run_wrk URL OUTFILE [SCRIPT]: a warm-up, then the measured run into OUTFILE.
+# HOOK, when set, is run between the two (to read the server's metrics).
 run_wrk() {
-    local url=$1 out=$2 limit
+    local url=$1 out=$2 script=${3:-bench/member_get.lua} limit
     limit=$(($(seconds "$DURATION") + 60))
-    if [[ $WARMUP != 0 && $WARMUP != 0s ]]; then
+    if warmup_on; then
         timeout -k 5 $(($(seconds "$WARMUP") + 60)) \
-            wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s bench/member_get.lua "$url" \
+            wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$script" "$url" \
             >/dev/null
+    fi
+    if [[ -n ${HOOK:-} ]]; then
+        $HOOK
     fi
     timeout -k 5 "$limit" \
         wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
-        -s bench/member_get.lua "$url" >"$out"
+        -s "$script" "$url" >"$out"
+}
+
+# scrape URL OUTFILE: GET /metrics into OUTFILE.
+scrape() {
+    curl -sf --max-time 5 -o "$2" "$1/metrics" || die "GET $1/metrics failed"
+}
+
+# metric FILE NAME: the sum of the samples of NAME (any labels), empty when absent.
+metric() {
+    awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $NF; found = 1 }
+        END { if (found) printf "%.0f", s }' "$1"
+}
+
+# group_size BEFORE AFTER: the mean number of write requests per commit of
+# Loyal's SQLite writer between two scrapes and the two metrics it comes from
+# ("34.5 requests_metric commits_metric"), or "" when the server does not
+# say. Reads loyal_store_group_requests_total / loyal_store_commit_groups_total,
+# or a histogram loyal_store_group_size (_sum / _count), or loyal_writer_*.
+group_size() {
+    local b=$1 a=$2 pair reqs groups r0 r1 g0 g1
+    for pair in "loyal_store_group_requests_total loyal_store_commit_groups_total" \
+        "loyal_store_group_size_sum loyal_store_group_size_count" \
+        "loyal_writer_requests_total loyal_writer_commits_total" \
+        "loyal_writer_group_size_sum loyal_writer_group_size_count"; do
+        read -r reqs groups <<<"$pair"
+        r0=$(metric "$b" "$reqs") r1=$(metric "$a" "$reqs")
+        g0=$(metric "$b" "$groups") g1=$(metric "$a" "$groups")
+        if [[ -n $r0 && -n $r1 && -n $g0 && -n $g1 ]] && ((g1 > g0)); then
+            awk -v r=$((r1 - r0)) -v g=$((g1 - g0)) 'BEGIN { printf "%.1f", r / g }'
+            echo " $reqs $groups"
+            return 0
+        fi
+    done
+    echo ""
+}
+
+# verify DB WHAT: loyal verify must print ok.
+verify() {
+    local out
+    out=$(timeout -k 5 600 "$LOYAL" verify --db "$1" 2>&1) ||
+        die "loyal verify after $2 failed: $(head -n 5 <<<"$out")"
+    [[ $out == ok ]] || die "loyal verify after $2 printed: $(head -n 5 <<<"$out")"
+    echo "bench: loyal verify after $2: ok" >&2
+}
+
+# run_bare DB GROUP: bench/bare_sqlite for DURATION; sets bare_eps.
+run_bare() {
+    local out
+    out=$(timeout -k 5 $(($(seconds "$DURATION") + 120)) "$BUILD/bare_sqlite" "$1" \
+        src/store/migrations/sqlite "$2" "$(seconds "$DURATION")" "$PURCHASE_MEMBERS") ||
+        die "bare_sqlite $2 failed"
+    bare_eps=$(grep -o 'events_per_s=[0-9]*' <<<"$out" | cut -d= -f2)
+    [[ -n $bare_eps ]] || die "bare_sqlite printed \"$out\""
+}
+
+# kv LINE KEY: the value of KEY=value in LINE.
+kv() {
+    grep -o "\b$2=[^ ]*" <<<"$1" | cut -d= -f2
 }
 
 # parse_wrk OUTFILE: sets rps, p50, p99 (ms), total, non2xx, sockerr.
@@ -149,100 +228,310 @@ for cmd in cmake ninja cc pkg-config curl node wrk timeout; do
         die "$cmd is not installed (wrk: apt-get install wrk; the rest: make deps)"
 done
 
+# What is measured: the tree as it is built now (others may commit meanwhile).
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git status --porcelain -- src include CMakeLists.txt cmake 2>/dev/null) ]]; then
+    commit="$commit plus uncommitted changes"
+fi
+
 if [[ ! -f $BUILD/build.ninja ]]; then
     cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOYAL_WERROR=OFF >/dev/null
 fi
 ninja -C "$BUILD" loyal
 # shellcheck disable=SC2046 # pkg-config's flags are meant to split
 cc -O2 -o "$BUILD/bare_mhd" bench/bare_mhd.c $(pkg-config --cflags --libs libmicrohttpd) -lpthread
+# shellcheck disable=SC2046
+cc -O2 -o "$BUILD/bare_sqlite" bench/bare_sqlite.c $(pkg-config --cflags --libs sqlite3)
 LOYAL=$BUILD/loyal
 
-# Other work on the machine skews both servers; the report says how busy it was.
+part() {
+    [[ " $PARTS " == *" $1 "* ]]
+}
+part read || part write || die "PARTS must name read, write or both, not \"$PARTS\""
+
+# Other work on the machine skews every figure; the report says how busy it was.
 loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/loyal-bench.XXXXXX")
-db=$tmp/bench.db
 
-# --- Loyal ---------------------------------------------------------------------
+# start_loyal DB LOG: serves DB on a free port; sets base and loyal_pid.
+start_loyal() {
+    local port
+    port=$(free_port)
+    base=http://127.0.0.1:$port
+    "$LOYAL" serve --db "$1" --listen "127.0.0.1:$port" --threads "$THREADS" --access-log off \
+        >"$2" 2>&1 &
+    loyal_pid=$!
+    pids+=("$loyal_pid")
+    wait_http "$base/healthz" "$loyal_pid" "$2"
+}
 
-"$LOYAL" migrate --db "$db" >/dev/null
-read_key=$("$LOYAL" keys create --db "$db" --scope read --name bench-read)
-admin_key=$("$LOYAL" keys create --db "$db" --scope admin --name bench-seed)
-[[ $read_key == lk_* && $admin_key == lk_* ]] || die "loyal keys create printed no key"
+# seed COUNT KEY: enrols COUNT members; sets first and last.
+seed() {
+    local seeded
+    echo "bench: enrolling $1 members ($SEED_CONCURRENCY in flight)" >&2
+    seeded=$(BENCH_ADMIN_KEY=$2 timeout -k 5 600 \
+        node bench/seed.mjs "$base" "$1" "$SEED_CONCURRENCY") || die "seeding failed"
+    read -r first last <<<"$seeded"
+    [[ ${first:-} =~ ^[0-9]+$ && ${last:-} =~ ^[0-9]+$ ]] || die "seed printed \"$seeded\""
+}
 
-port=$(free_port)
-base=http://127.0.0.1:$port
-"$LOYAL" serve --db "$db" --listen "127.0.0.1:$port" --threads "$THREADS" --access-log off \
-    >"$tmp/loyal.log" 2>&1 &
-loyal_pid=$!
-pids+=("$loyal_pid")
-wait_http "$base/healthz" "$loyal_pid" "$tmp/loyal.log"
+# ==== reads: GET /v1/members/{id} ===============================================
 
-echo "bench: enrolling $MEMBERS members ($SEED_CONCURRENCY in flight)" >&2
-seeded=$(BENCH_ADMIN_KEY=$admin_key timeout -k 5 600 \
-    node bench/seed.mjs "$base" "$MEMBERS" "$SEED_CONCURRENCY") || die "seeding failed"
-read -r first last <<<"$seeded"
-[[ ${first:-} =~ ^[0-9]+$ && ${last:-} =~ ^[0-9]+$ ]] || die "seed printed \"$seeded\""
+if part read; then
+    # --- Loyal -------------------------------------------------------------------
 
-# The ids the wrk script will ask for: mem_<first>..mem_<last>, all readable.
-listed=$(curl -sf --max-time 5 -H "Authorization: Bearer $read_key" "$base/v1/members?limit=1")
-[[ $listed == *"\"id\":\"mem_$first\""* ]] ||
-    die "GET /v1/members?limit=1 did not list mem_$first first: $listed"
-for id in "$first" "$last"; do
-    curl -sf -o /dev/null --max-time 5 -H "Authorization: Bearer $read_key" \
-        "$base/v1/members/mem_$id" || die "GET /v1/members/mem_$id with the read key failed"
-done
+    db=$tmp/bench.db
+    "$LOYAL" migrate --db "$db" >/dev/null
+    read_key=$("$LOYAL" keys create --db "$db" --scope read --name bench-read)
+    admin_key=$("$LOYAL" keys create --db "$db" --scope admin --name bench-seed)
+    [[ $read_key == lk_* && $admin_key == lk_* ]] || die "loyal keys create printed no key"
 
-export BENCH_KEY=$read_key BENCH_FIRST=$first BENCH_MEMBERS=$((last - first + 1))
+    start_loyal "$db" "$tmp/loyal.log"
+    seed "$MEMBERS" "$admin_key"
 
-echo "bench: Loyal, GET /v1/members/{id}, $DURATION" >&2
-run_wrk "$base" "$tmp/wrk-loyal.txt"
-parse_wrk "$tmp/wrk-loyal.txt"
-loyal_rps=$rps loyal_p50=$p50 loyal_p99=$p99 loyal_total=$total loyal_non2xx=$non2xx
-loyal_sockerr=$sockerr
-stop_pid "$loyal_pid"
-pids=()
+    # The ids the wrk script will ask for: mem_<first>..mem_<last>, all readable.
+    listed=$(curl -sf --max-time 5 -H "Authorization: Bearer $read_key" "$base/v1/members?limit=1")
+    [[ $listed == *"\"id\":\"mem_$first\""* ]] ||
+        die "GET /v1/members?limit=1 did not list mem_$first first: $listed"
+    for id in "$first" "$last"; do
+        curl -sf -o /dev/null --max-time 5 -H "Authorization: Bearer $read_key" \
+            "$base/v1/members/mem_$id" || die "GET /v1/members/mem_$id with the read key failed"
+    done
 
-# --- bare libmicrohttpd ----------------------------------------------------------
+    export BENCH_KEY=$read_key BENCH_FIRST=$first BENCH_MEMBERS=$((last - first + 1))
+    read_members=$BENCH_MEMBERS
 
-port=$(free_port)
-"$BUILD/bare_mhd" "$port" "$THREADS" >"$tmp/bare.log" 2>&1 &
-bare_pid=$!
-pids+=("$bare_pid")
-wait_http "http://127.0.0.1:$port/" "$bare_pid" "$tmp/bare.log"
+    echo "bench: Loyal, GET /v1/members/{id}, $DURATION" >&2
+    run_wrk "$base" "$tmp/wrk-loyal.txt"
+    parse_wrk "$tmp/wrk-loyal.txt"
+    loyal_rps=$rps loyal_p50=$p50 loyal_p99=$p99 loyal_total=$total loyal_non2xx=$non2xx
+    loyal_sockerr=$sockerr
+    stop_pid "$loyal_pid"
+    pids=()
+    [[ $loyal_non2xx == 0 ]] || die "Loyal answered $loyal_non2xx requests with a non-2xx status"
 
-echo "bench: bare libmicrohttpd, same requests, $DURATION" >&2
-run_wrk "http://127.0.0.1:$port" "$tmp/wrk-bare.txt"
-parse_wrk "$tmp/wrk-bare.txt"
-bare_rps=$rps bare_p50=$p50 bare_p99=$p99 bare_total=$total bare_non2xx=$non2xx
-bare_sockerr=$sockerr
-bare_body=$(grep -o '[0-9]*-byte body' "$tmp/bare.log" | grep -o '^[0-9]*' || echo '~370')
-stop_pid "$bare_pid"
-pids=()
+    # --- bare libmicrohttpd ------------------------------------------------------
+
+    port=$(free_port)
+    "$BUILD/bare_mhd" "$port" "$THREADS" >"$tmp/bare.log" 2>&1 &
+    bare_pid=$!
+    pids+=("$bare_pid")
+    wait_http "http://127.0.0.1:$port/" "$bare_pid" "$tmp/bare.log"
+
+    echo "bench: bare libmicrohttpd, same requests, $DURATION" >&2
+    run_wrk "http://127.0.0.1:$port" "$tmp/wrk-bare.txt"
+    parse_wrk "$tmp/wrk-bare.txt"
+    bare_rps=$rps bare_p50=$p50 bare_p99=$p99 bare_total=$total bare_non2xx=$non2xx
+    bare_sockerr=$sockerr
+    bare_body=$(grep -o '[0-9]*-byte body' "$tmp/bare.log" | grep -o '^[0-9]*' || echo '~370')
+    stop_pid "$bare_pid"
+    pids=()
+    [[ $bare_non2xx == 0 ]] || die "bare_mhd answered $bare_non2xx requests with a non-2xx status"
+fi
+
+# ==== durable writes: purchases ==================================================
+
+if part write; then
+    # --- Loyal: single purchases over HTTP ----------------------------------------
+
+    wdb=$tmp/purchases.db
+    "$LOYAL" migrate --db "$wdb" >/dev/null
+    pos_key=$("$LOYAL" keys create --db "$wdb" --scope pos --name bench-pos)
+    admin_key=$("$LOYAL" keys create --db "$wdb" --scope admin --name bench-seed)
+    [[ $pos_key == lk_* && $admin_key == lk_* ]] || die "loyal keys create printed no key"
+
+    start_loyal "$wdb" "$tmp/loyal-purchases.log"
+    seed "$PURCHASE_MEMBERS" "$admin_key"
+    export BENCH_KEY=$pos_key BENCH_FIRST=$first BENCH_MEMBERS=$((last - first + 1))
+
+    # One purchase by hand: it must earn points (the default rate, 1 per 100).
+    one=$(curl -s --max-time 10 -w '\n%{http_code}' -H "Authorization: Bearer $pos_key" \
+        -H 'Content-Type: application/json' \
+        -d "{\"type\":\"purchase\",\"member\":\"mem_$first\",\"amount\":1000}" "$base/v1/events")
+    [[ $one == *$'\n'201 && $one == *'"points_earned":10'* ]] ||
+        die "a purchase of 1000 did not earn 10 points: $one"
+
+    scrape "$base" "$tmp/metrics-0.txt"
+    echo "bench: Loyal, POST /v1/events (single purchases), $DURATION" >&2
+    HOOK="scrape $base $tmp/metrics-1.txt" run_wrk "$base" "$tmp/wrk-purchase.txt" bench/purchase.lua
+    scrape "$base" "$tmp/metrics-2.txt"
+    parse_wrk "$tmp/wrk-purchase.txt"
+    buy_rps=$rps buy_p50=$p50 buy_p99=$p99 buy_total=$total buy_non2xx=$non2xx
+    buy_sockerr=$sockerr
+    [[ $buy_non2xx == 0 ]] || die "Loyal answered $buy_non2xx purchases with a non-2xx status"
+    # Every purchase wrk counted was a 201 on the server's side too.
+    ok201='loyal_http_requests_total{route="/v1/events",method="POST",status="201"}'
+    c1=$(metric "$tmp/metrics-1.txt" "$ok201") c2=$(metric "$tmp/metrics-2.txt" "$ok201")
+    created=$((${c2:-0} - ${c1:-0}))
+    ((created >= buy_total)) ||
+        die "wrk counted $buy_total purchases, the server answered $created with 201"
+    read -r buy_group group_reqs group_commits <<<"$(group_size "$tmp/metrics-1.txt" "$tmp/metrics-2.txt")"
+    verify "$wdb" "the single purchases"
+
+    # --- Loyal: purchases in batches of 1000 -----------------------------------------
+
+    if warmup_on; then
+        timeout -k 5 $(($(seconds "$WARMUP") + 120)) \
+            node bench/batch.mjs "$base" "$(seconds "$WARMUP")" "$BATCH_CLIENTS" "$BATCH_SIZE" \
+            >/dev/null || die "the batch warm-up failed"
+    fi
+    scrape "$base" "$tmp/metrics-3.txt"
+    echo "bench: Loyal, POST /v1/events/batch ($BATCH_SIZE purchases each, $BATCH_CLIENTS clients), $DURATION" >&2
+    batch_out=$(timeout -k 5 $(($(seconds "$DURATION") + 120)) \
+        node bench/batch.mjs "$base" "$(seconds "$DURATION")" "$BATCH_CLIENTS" "$BATCH_SIZE") ||
+        die "the batch run failed"
+    scrape "$base" "$tmp/metrics-4.txt"
+    batch_eps=$(kv "$batch_out" events_per_s) batch_events=$(kv "$batch_out" events)
+    batch_requests=$(kv "$batch_out" requests)
+    batch_p50=$(kv "$batch_out" p50_ms) batch_p99=$(kv "$batch_out" p99_ms)
+    [[ -n $batch_eps && -n $batch_p99 ]] || die "batch.mjs printed \"$batch_out\""
+    read -r batch_group _ _ <<<"$(group_size "$tmp/metrics-3.txt" "$tmp/metrics-4.txt")"
+    stop_pid "$loyal_pid"
+    pids=()
+    verify "$wdb" "the batches"
+
+    # --- bare SQLite: the same rows per purchase ----------------------------------------
+
+    # The limit for single purchases commits as many per transaction as Loyal's
+    # writer did (1 when it does not say), then the batches' 1000 on the same
+    # file, as Loyal's database went from one to the other.
+    lim_group=1
+    if [[ -n $buy_group ]]; then
+        lim_group=$(awk -v g="$buy_group" 'BEGIN { g = int(g + 0.5); print g < 1 ? 1 : g }')
+    fi
+    echo "bench: bare SQLite, $lim_group purchase(s) per transaction, $DURATION" >&2
+    run_bare "$tmp/bare-a.db" "$lim_group"
+    lim_eps=$bare_eps
+    echo "bench: bare SQLite, $BATCH_SIZE purchases per transaction, $DURATION" >&2
+    run_bare "$tmp/bare-a.db" "$BATCH_SIZE"
+    lim_batch_eps=$bare_eps
+    if [[ $lim_group == 1 ]]; then
+        one_eps=$lim_eps
+    else
+        echo "bench: bare SQLite, 1 purchase per transaction, $DURATION" >&2
+        run_bare "$tmp/bare-b.db" 1
+        one_eps=$bare_eps
+    fi
+fi
 
 # --- report ----------------------------------------------------------------------
 
-[[ $loyal_non2xx == 0 ]] || die "Loyal answered $loyal_non2xx requests with a non-2xx status"
-[[ $bare_non2xx == 0 ]] || die "bare_mhd answered $bare_non2xx requests with a non-2xx status"
+pct() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'
+}
 
-ratio=$(awk -v a="$loyal_rps" -v b="$bare_rps" 'BEGIN { printf "%.0f%%", 100 * a / b }')
-verdict=$(awk -v a="$loyal_rps" -v b="$bare_rps" \
-    'BEGIN { print (a >= 0.4 * b) ? "meets" : "is below" }')
-
-table="| benchmark | req/s | p50 | p99 | limit (bare MHD) req/s | ratio |
-| --- | ---: | ---: | ---: | ---: | ---: |
-| \`GET /v1/members/{id}\` | $loyal_rps | $loyal_p50 ms | $loyal_p99 ms | $bare_rps | $ratio |
-| bare libmicrohttpd, fixed reply (the limit) | $bare_rps | $bare_p50 ms | $bare_p99 ms | — | 100% |"
+# The table: one row per measured figure and its limit.
+rows="| benchmark | per second | p50 | p99 | limit | limit per second | ratio |
+| --- | ---: | ---: | ---: | --- | ---: | ---: |"
+summary=""
+if part read; then
+    ratio=$(pct "$loyal_rps" "$bare_rps")
+    verdict=$(awk -v a="$loyal_rps" -v b="$bare_rps" \
+        'BEGIN { print (a >= 0.4 * b) ? "meets" : "is below" }')
+    rows+="
+| \`GET /v1/members/{id}\` | $loyal_rps req/s | $loyal_p50 ms | $loyal_p99 ms | bare libmicrohttpd | $bare_rps | $ratio |
+| bare libmicrohttpd, fixed reply (the reads' limit) | $bare_rps req/s | $bare_p50 ms | $bare_p99 ms | — | — | 100% |"
+    summary+="Reads: Loyal reaches **$ratio** of the bare server's requests per second: it $verdict the 40% aim.
+"
+fi
+if part write; then
+    buy_ratio=$(pct "$buy_rps" "$lim_eps")
+    buy_ratio_one=$(pct "$buy_rps" "$one_eps")
+    batch_ratio=$(pct "$batch_eps" "$lim_batch_eps")
+    buy_aim=$(awk -v a="$buy_rps" 'BEGIN { print (a >= 10000) ? "meets" : "does not meet" }')
+    batch_aim=$(awk -v a="$batch_eps" 'BEGIN { print (a >= 40000) ? "meets" : "does not meet" }')
+    lim_name="bare SQLite, $lim_group per transaction"
+    [[ $lim_group == 1 ]] && lim_name="bare SQLite, 1 per transaction"
+    rows+="
+| \`POST /v1/events\`, single purchases | $buy_rps req/s | $buy_p50 ms | $buy_p99 ms | $lim_name | $lim_eps | $buy_ratio |
+| \`POST /v1/events/batch\`, $BATCH_SIZE purchases per request | $batch_eps events/s | $batch_p50 ms | $batch_p99 ms | bare SQLite, $BATCH_SIZE per transaction | $lim_batch_eps | $batch_ratio |
+| bare SQLite, 1 purchase per transaction (one fsync each) | $one_eps events/s | — | — | — | — | — |"
+    if [[ $lim_group != 1 ]]; then
+        rows+="
+| bare SQLite, $lim_group purchases per transaction (Loyal's mean group) | $lim_eps events/s | — | — | — | — | — |"
+    fi
+    rows+="
+| bare SQLite, $BATCH_SIZE purchases per transaction | $lim_batch_eps events/s | — | — | — | — | — |"
+    summary+="Single purchases: **$buy_rps/s** over HTTP, $buy_ratio of bare SQLite committing $lim_group per transaction ($buy_ratio_one of one per transaction): it $buy_aim the 10,000/s aim.
+Batches: **$batch_eps purchases/s**, $batch_ratio of bare SQLite committing $BATCH_SIZE per transaction: it $batch_aim the 40,000/s aim.
+"
+fi
 
 echo
-echo "$table"
+echo "$rows"
 echo
-echo "Loyal reaches $ratio of the bare server's requests per second: it $verdict the 40% aim."
+printf '%s' "$summary"
 
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git status --porcelain -- src include CMakeLists.txt cmake 2>/dev/null) ]]; then
-    commit="$commit plus uncommitted changes"
+fs=$(df -T "$tmp" 2>/dev/null | awk 'NR == 2 { print $2 }')
+
+method=""
+if part read; then
+    method+="
+### Reads
+
+- Loyal on SQLite (\`loyal serve --threads $THREADS --access-log off\`), with
+  $read_members members enrolled through \`POST /v1/members\` beforehand.
+  Each request reads a random member, \`GET /v1/members/mem_<n>\`, with a
+  \`read\` key (so every request also authenticates its key).
+- The limit: \`bench/bare_mhd.c\`, libmicrohttpd with the same flags and
+  options as Loyal ($THREADS pool threads, epoll, turbo) answering the same
+  requests with a fixed member-shaped JSON body of $bare_body bytes, measured
+  right after Loyal in the same run.
+- \`wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency -s bench/member_get.lua\`:
+  $CONNECTIONS keep-alive connections, after an untimed $WARMUP warm-up.
+- Aim: Loyal at least 40% of the bare server's requests per second.
+"
+fi
+if part write; then
+    if [[ -n $buy_group ]]; then
+        group_text="Loyal's SQLite writer committed **$buy_group** purchases per
+  transaction on average during the measured run (from \`GET /metrics\`:
+  \`$group_reqs\` / \`$group_commits\`)${batch_group:+, and $batch_group batch
+  requests of $BATCH_SIZE per transaction during the batches}."
+    else
+        group_text="\`GET /metrics\` shows no group-commit metric, so Loyal's
+  group size is unknown and the limit commits each purchase alone."
+    fi
+    method+="
+### Durable writes
+
+- Loyal on a fresh SQLite database (WAL, \`synchronous=FULL\`: an answered
+  purchase survives power loss), \`loyal serve --threads $THREADS --access-log off\`,
+  with $BENCH_MEMBERS members enrolled through \`POST /v1/members\` and the
+  default earn rate (1 point per 100 minor units), so every purchase earns.
+  The database is on $fs in \`${TMPDIR:-/tmp}\`.
+- Single purchases: \`wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency -s bench/purchase.lua\`,
+  after an untimed $WARMUP warm-up: \`POST /v1/events\` with a \`pos\` key,
+  \`{\"type\":\"purchase\",\"member\":\"mem_<n>\",\"amount\":<100..50000>}\` for a
+  random member, no \`id\`, so each is a new event. Every answer was a 201.
+  $group_text
+- Batches: \`node bench/batch.mjs\` with $BATCH_CLIENTS clients, each sending
+  \`POST /v1/events/batch\` with $BATCH_SIZE such purchases, one request after
+  another for $DURATION (after a $WARMUP warm-up), on the same database
+  right after the single purchases. Every result was a 201. p50 and p99 are
+  per request of $BATCH_SIZE.
+- \`loyal verify\` printed ok after each of the two runs.
+- The limit: \`bench/bare_sqlite.c\`, C on libsqlite3 alone, that runs per
+  purchase the statements Loyal's purchase path runs (the same SQL, prepared
+  once, on the schema of Loyal's migrations, WAL, \`synchronous=FULL\`,
+  foreign keys on, $PURCHASE_MEMBERS members), committing every GROUP
+  purchases, each in a savepoint when GROUP > 1, as Loyal does: the program,
+  the member with its cards (twice) and its lock, the event row, the balance
+  before, the earn entry with its two account upserts and postings, the lot,
+  the member's last activity, the balances of points (with the pending and
+  expired sums and next expiry dates of its lots) and credit for the answer,
+  and the answer kept on the event: 20 statements per purchase (see the
+  comment at the top of the file). No HTTP, no JSON parsing, no API key
+  check (Loyal reads the key in a read transaction of its own per request).
+  It ran for $DURATION at Loyal's group size, then for $DURATION at
+  $BATCH_SIZE per transaction on the same file (as Loyal's database carried
+  the single purchases' rows into the batches), right after Loyal.
+- Aims: 10,000 single purchases/s over HTTP and 40,000 purchases/s in
+  batches on 2 cores; the ratio to bare SQLite says how far the same rows at
+  the same durability could go without Loyal.
+"
 fi
 
 cat >"$OUT" <<EOF
@@ -255,32 +544,32 @@ See [README.md](README.md) for what the figures mean.
 - Loyal: commit $commit, \`$BUILD\` (CMake Release, $(cc --version | head -n 1))
 - Machine: $(nproc) CPUs, ${cpu:-unknown CPU}, $mem memory, $(uname -sr);
   load average when the run began: $loadavg
-- Libraries: libmicrohttpd $(pkg-config --modversion libmicrohttpd), SQLite $(pkg-config --modversion sqlite3); $(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }')
+- Libraries: libmicrohttpd $(pkg-config --modversion libmicrohttpd), SQLite $(pkg-config --modversion sqlite3); $(wrk -v 2>&1 | awk 'NR == 1 { print $1, $2 }'); Node $(node --version)
 
 ## Method
 
-- Loyal on SQLite (\`loyal serve --threads $THREADS --access-log off\`), with
-  $BENCH_MEMBERS members enrolled through \`POST /v1/members\` beforehand.
-  Each request reads a random member, \`GET /v1/members/mem_<n>\`, with a
-  \`read\` key (so every request also authenticates its key).
-- The limit: \`bench/bare_mhd.c\`, libmicrohttpd with the same flags and
-  options as Loyal ($THREADS pool threads, epoll, turbo) answering the same
-  requests with a fixed member-shaped JSON body of $bare_body bytes, measured
-  right after Loyal in the same run.
-- \`wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency -s bench/member_get.lua\`:
-  $CONNECTIONS keep-alive connections, after an untimed $WARMUP warm-up.
-  wrk runs on the same machine as the server and shares its $(nproc) cores,
-  so both figures include wrk's own CPU use; the ratio is the figure that
-  carries over to other machines.
-- Aim: Loyal at least 40% of the bare server's requests per second.
-
+wrk, Node and the servers share the machine's $(nproc) cores, so every
+figure includes the load generator's own CPU use; the ratios are the figures
+that carry over to other machines. Each limit is measured right after what
+it bounds, in the same run.
+$method
 ## Results
 
-$table
+$rows
 
-Loyal reaches **$ratio** of the bare server's requests per second: it $verdict the 40% aim.
-Requests measured: Loyal $loyal_total, bare $bare_total; socket errors: Loyal
+$summary
+EOF
+if part read; then
+    cat >>"$OUT" <<EOF
+Reads measured: Loyal $loyal_total, bare $bare_total; socket errors: Loyal
 ${loyal_sockerr:-none}, bare ${bare_sockerr:-none}; non-2xx answers: none.
 EOF
+fi
+if part write; then
+    cat >>"$OUT" <<EOF
+Purchases measured: $buy_total single (socket errors: ${buy_sockerr:-none}),
+$batch_events in $batch_requests batches; non-2xx answers: none.
+EOF
+fi
 
 echo "bench: wrote $OUT" >&2

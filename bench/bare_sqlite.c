@@ -1,0 +1,509 @@
+/* The durable-purchase benchmark's ceiling: a bare SQLite program that runs,
+ * per purchase, the statements Loyal's purchase path runs (the same SQL text,
+ * prepared once) on Loyal's schema, in WAL mode with synchronous=FULL, and
+ * commits every GROUP purchases: no HTTP, no JSON parsing, no Loyal code.
+ *
+ * Usage: bare_sqlite DB MIGRATIONS_DIR GROUP SECONDS [MEMBERS]
+ *
+ * DB is created with the SQL of MIGRATIONS_DIR/0001_init.sql and
+ * 0002_ledger.sql when it has no members table yet; it then gets MEMBERS
+ * members (default 1000) unless it holds that many already, so a second run
+ * on the same file continues where the first stopped, as Loyal's database
+ * does between its single and batch runs. Then it records purchases of a
+ * random member and a random amount for SECONDS seconds, finishing the group
+ * under way, and prints on stdout
+ *   events=N seconds=S events_per_s=R transactions=T group=G
+ * and a sentence on stderr. Exits 1 on any SQLite error.
+ *
+ * One purchase, as src/engine/events.c (do_event, purchase) and
+ * src/engine/ledger.c (ly__post, ly__lot_new, ly_balance_get)
+ * run it on src/store/sqlite.c for an event naming its member by id, with no
+ * event id (so a new one) and points earned:
+ *   program_get;                                           -- reads
+ *   member_get + cards_range; member_lock;                 --   (member_get in the
+ *   member_get + cards_range;                              --   store reads cards too)
+ *   event_insert;                                          -- the event row
+ *   account_balance;                                       -- the balance before
+ *   entry_insert; account_upsert + posting_insert twice;   -- the earn entry
+ *   lot_insert;                                            -- its lot
+ *   member_touch;                                          -- last activity
+ *   account_balance, then lots_totals + lots_groups when   -- the answer's balance,
+ *     the account holds something, for points and credit  --   from index ranges
+ *     (credit holds nothing here: 2 statements for it);
+ *   event_update                                           -- the answer kept
+ * (Loyal settles the lots against the balance only when the balance was
+ * negative before the purchase, which never happens here: purchases only.)
+ * With GROUP 1 each purchase is its own BEGIN IMMEDIATE ... COMMIT (one
+ * fsync per purchase); with GROUP > 1 each purchase also runs in a savepoint
+ * inside the group's transaction, as the batch endpoint and the group-commit
+ * writer do. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_EVENTS 100000000L /* a bound on the loop besides the clock */
+
+/* Loyal's statements, verbatim from src/store/sqlite.c. */
+#define SQ_BALANCE(asset)                                                                          \
+    "COALESCE((SELECT balance FROM accounts WHERE accounts.program_id = members.program_id "       \
+    "AND accounts.member_id = members.id AND kind = 'member' AND asset = '" asset "'), 0)"
+#define SQ_MEMBER_COLS                                                                             \
+    "id, program_id, external_id, email, phone, name, birthdate, attributes, status, "             \
+    "created_at, updated_at, last_activity_at, " SQ_BALANCE("points") ", " SQ_BALANCE("credit")
+
+enum {
+    BEGIN_WRITE,
+    COMMIT,
+    SAVEPOINT,
+    RELEASE,
+    PROGRAM_GET,
+    MEMBER_GET,
+    CARDS_RANGE,
+    MEMBER_LOCK,
+    EVENT_INSERT,
+    ENTRY_INSERT,
+    ACCOUNT_UPSERT,
+    POSTING_INSERT,
+    LOT_INSERT,
+    ACCOUNT_BALANCE,
+    LOTS_TOTALS,
+    LOTS_GROUPS,
+    MEMBER_TOUCH,
+    EVENT_UPDATE,
+    NSTMTS
+};
+
+static const char *const sql[NSTMTS] = {
+    [BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [COMMIT] = "COMMIT",
+    [SAVEPOINT] = "SAVEPOINT ly_sp",
+    [RELEASE] = "RELEASE ly_sp",
+    [PROGRAM_GET] = "SELECT id, name, currency, timezone, point_value_minor, settings, "
+                    "created_at, updated_at FROM programs WHERE id = ?1",
+    [MEMBER_GET] = "SELECT " SQ_MEMBER_COLS " FROM members WHERE program_id = ?1 AND id = ?2",
+    [CARDS_RANGE] = "SELECT member_id, card FROM member_cards WHERE program_id = ?1 "
+                    "AND member_id > ?2 AND member_id <= ?3 ORDER BY member_id, created_at, card",
+    [MEMBER_LOCK] = "SELECT 1 FROM members WHERE program_id = ?1 AND id = ?2",
+    [EVENT_INSERT] = "INSERT INTO events (program_id, ext_id, type, member_id, amount, "
+                     "currency, occurred_at, original_id, points, credit, returned_amount, "
+                     "reversed_points, reversed_credit, returned_items, entry_id, body, "
+                     "request_hash, result, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), "
+                     "?5, ?6, ?7, NULLIF(?8, 0), ?9, ?10, ?11, ?12, ?13, ?14, NULLIF(?15, 0), "
+                     "?16, ?17, ?18, ?19)",
+    [ENTRY_INSERT] = "INSERT INTO entries (program_id, member_id, kind, event_id, ref_entry_id, "
+                     "memo, data, effective_at, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), "
+                     "NULLIF(?5, 0), ?6, ?7, ?8, ?9)",
+    [ACCOUNT_UPSERT] = "INSERT INTO accounts (program_id, member_id, kind, asset, balance) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5) "
+                       "ON CONFLICT (program_id, member_id, kind, asset) "
+                       "DO UPDATE SET balance = checked_add(balance, excluded.balance) "
+                       "RETURNING id",
+    [POSTING_INSERT] = "INSERT INTO postings (entry_id, account_id, amount) VALUES (?1, ?2, ?3)",
+    [LOT_INSERT] = "INSERT INTO lots (program_id, member_id, asset, entry_id, amount, "
+                   "remaining, available_at, expires_at, created_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULLIF(?8, 0), ?9)",
+    [ACCOUNT_BALANCE] = "SELECT balance FROM accounts WHERE program_id = ?1 AND member_id = ?2 "
+                        "AND kind = ?3 AND asset = ?4",
+    [LOTS_TOTALS] = "SELECT (SELECT COALESCE(SUM(remaining), 0) FROM lots "
+                    "WHERE program_id = ?1 AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
+                    "AND available_at > ?4 AND (expires_at IS NULL OR expires_at > ?4)), "
+                    "(SELECT COALESCE(SUM(remaining), 0) FROM lots "
+                    "WHERE program_id = ?1 AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
+                    "AND expires_at <= ?4)",
+    [LOTS_GROUPS] = "SELECT SUM(remaining), expires_at FROM lots WHERE program_id = ?1 "
+                    "AND member_id = ?2 AND asset = ?3 AND remaining > 0 AND expires_at > ?4 "
+                    "GROUP BY expires_at ORDER BY expires_at LIMIT ?5",
+    [MEMBER_TOUCH] = "UPDATE members SET last_activity_at = ?3 WHERE program_id = ?1 AND id = ?2",
+    [EVENT_UPDATE] = "UPDATE events SET entry_id = NULLIF(?3, 0), points = ?4, credit = ?5, "
+                     "returned_amount = ?6, reversed_points = ?7, reversed_credit = ?8, "
+                     "returned_items = ?9, result = ?10 WHERE program_id = ?1 AND id = ?2",
+};
+
+static sqlite3 *db;
+static sqlite3_stmt *st[NSTMTS];
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bare_sqlite: %s: %s\n", what, db ? sqlite3_errmsg(db) : "no database");
+    exit(1);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+
+static uint64_t next_rand(void)
+{
+    /* xorshift64* */
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return rng * 0x2545f4914f6cdd1du;
+}
+
+/* Loyal's checked_add: the account upsert's SQL calls it. */
+static void checked_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    int64_t sum;
+    if (__builtin_add_overflow((int64_t)sqlite3_value_int64(argv[0]),
+                               (int64_t)sqlite3_value_int64(argv[1]), &sum))
+        sqlite3_result_error(ctx, "integer overflow", -1);
+    else
+        sqlite3_result_int64(ctx, sum);
+}
+
+static void exec(const char *s)
+{
+    if (sqlite3_exec(db, s, NULL, NULL, NULL) != SQLITE_OK)
+        die(s);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "bare_sqlite: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (n + 1 == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    if (!buf) {
+        fprintf(stderr, "bare_sqlite: out of memory\n");
+        exit(1);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Binds statement id's parameters by a format: 'i' an int64_t, 's' a text
+ * or NULL. */
+static sqlite3_stmt *bindp(int id, const char *fmt, ...)
+{
+    sqlite3_stmt *s = st[id];
+    va_list ap;
+    va_start(ap, fmt);
+    for (int i = 0; fmt[i]; i++) {
+        int rc;
+        if (fmt[i] == 'i') {
+            rc = sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+        } else {
+            const char *t = va_arg(ap, const char *);
+            rc =
+                t ? sqlite3_bind_text(s, i + 1, t, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i + 1);
+        }
+        if (rc != SQLITE_OK)
+            die(sql[id]);
+    }
+    va_end(ap);
+    return s;
+}
+
+/* Steps a statement that returns no rows. */
+static void run(int id, sqlite3_stmt *s)
+{
+    if (sqlite3_step(s) != SQLITE_DONE)
+        die(sql[id]);
+    sqlite3_reset(s);
+}
+
+/* Steps a statement to its end, reading every column of every row as Loyal's
+ * readers do; the first column of the first row in *first (0 when none) and
+ * the sum of column sum_col over the rows in *sum (when sum_col >= 0). */
+static int rows(int id, sqlite3_stmt *s, int64_t *first, int sum_col, int64_t *sum)
+{
+    int n = 0, rc;
+    if (first)
+        *first = 0;
+    if (sum)
+        *sum = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        int cols = sqlite3_column_count(s);
+        for (int c = 0; c < cols; c++) {
+            if (sqlite3_column_type(s, c) == SQLITE_TEXT)
+                (void)sqlite3_column_text(s, c);
+            else
+                (void)sqlite3_column_int64(s, c);
+        }
+        if (n == 0 && first)
+            *first = sqlite3_column_int64(s, 0);
+        if (sum_col >= 0 && sum)
+            *sum += sqlite3_column_int64(s, sum_col);
+        n++;
+    }
+    if (rc != SQLITE_DONE)
+        die(sql[id]);
+    sqlite3_reset(s);
+    return n;
+}
+
+static void setup(const char *path, const char *migrations, int64_t members)
+{
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK)
+        die(path);
+    sqlite3_busy_timeout(db, 5000);
+    /* Loyal's connection settings (sq_open). */
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=FULL");
+    exec("PRAGMA foreign_keys=ON");
+    if (sqlite3_create_function_v2(db, "checked_add", 2,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                   checked_add, NULL, NULL, NULL) != SQLITE_OK)
+        die("checked_add");
+
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = 'members'", -1, &q,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(q) != SQLITE_ROW)
+        die("schema check");
+    int have_schema = sqlite3_column_int(q, 0) > 0;
+    sqlite3_finalize(q);
+    if (!have_schema) {
+        static const char *const files[] = {"0001_init.sql", "0002_ledger.sql"};
+        exec("BEGIN IMMEDIATE");
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s", migrations, files[i]);
+            char *text = slurp(p);
+            exec(text);
+            free(text);
+        }
+        exec("COMMIT");
+    }
+
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM members", -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_step(q) != SQLITE_ROW)
+        die("member count");
+    int64_t have = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    if (have < members) {
+        /* Loyal's member_insert, for members like bench/seed.mjs's. */
+        if (sqlite3_prepare_v2(db,
+                               "INSERT INTO members (program_id, external_id, email, phone, name, "
+                               "birthdate, attributes, status, created_at, updated_at) VALUES "
+                               "(1, ?1, ?2, NULL, NULL, NULL, '{}', 'active', ?3, ?3)",
+                               -1, &q, NULL) != SQLITE_OK)
+            die("member insert");
+        exec("BEGIN IMMEDIATE");
+        for (int64_t n = have + 1; n <= members; n++) {
+            char ext[32], email[64];
+            snprintf(ext, sizeof ext, "S-%" PRId64, n);
+            snprintf(email, sizeof email, "s%" PRId64 "@example.com", n);
+            sqlite3_bind_text(q, 1, ext, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(q, 2, email, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(q, 3, now_ms());
+            if (sqlite3_step(q) != SQLITE_DONE)
+                die("member insert");
+            sqlite3_reset(q);
+        }
+        exec("COMMIT");
+        sqlite3_finalize(q);
+    }
+
+    for (int i = 0; i < NSTMTS; i++)
+        if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], NULL) !=
+            SQLITE_OK)
+            die(sql[i]);
+}
+
+static void format_time(int64_t ms, char *out, size_t n)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+/* One purchase of `amount` minor units by member `member`. */
+static void purchase(int64_t member, int64_t amount)
+{
+    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+    static const char hexd[] = "0123456789abcdef";
+    const int64_t prog = 1;
+    int64_t now = now_ms(), v;
+    char ext_id[25] = "evt_", hash[65], body[160], result[640], when[80];
+    /* Loyal's event ids: 10 characters of the time, then 10 random ones. */
+    uint64_t t = (uint64_t)now, r = next_rand();
+    for (int i = 9; i >= 0; i--, t >>= 5)
+        ext_id[4 + i] = alphabet[t & 31];
+    for (int i = 10; i < 20; i++, r >>= 5)
+        ext_id[4 + i] = alphabet[r & 31];
+    ext_id[24] = '\0';
+    for (int i = 0; i < 64; i += 16) {
+        r = next_rand();
+        for (int k = 0; k < 16; k++, r >>= 4)
+            hash[i + k] = hexd[r & 15];
+    }
+    hash[64] = '\0';
+    /* The request as Loyal keeps it: canonical JSON, keys sorted. */
+    snprintf(body, sizeof body,
+             "{\"amount\":%" PRId64 ",\"member\":\"mem_%" PRId64 "\",\"type\":\"purchase\"}",
+             amount, member);
+    int64_t points = amount / 100; /* the default earn rate: 1 point per 100, down */
+
+    /* The reads before the event: program, member (resolve), lock + member (ready). */
+    if (rows(PROGRAM_GET, bindp(PROGRAM_GET, "i", prog), NULL, -1, NULL) != 1)
+        die("no program 1");
+    if (rows(MEMBER_GET, bindp(MEMBER_GET, "ii", prog, member), NULL, -1, NULL) != 1)
+        die("no such member");
+    rows(CARDS_RANGE, bindp(CARDS_RANGE, "iii", prog, member - 1, member), NULL, -1, NULL);
+    if (rows(MEMBER_LOCK, bindp(MEMBER_LOCK, "ii", prog, member), NULL, -1, NULL) != 1)
+        die("member lock");
+    if (rows(MEMBER_GET, bindp(MEMBER_GET, "ii", prog, member), NULL, -1, NULL) != 1)
+        die("no such member");
+    rows(CARDS_RANGE, bindp(CARDS_RANGE, "iii", prog, member - 1, member), NULL, -1, NULL);
+
+    /* The event row. */
+    run(EVENT_INSERT,
+        bindp(EVENT_INSERT, "issiisiiiiiiisisssi", prog, ext_id, "purchase", member, amount, "USD",
+              now, (int64_t)0, (int64_t)0, (int64_t)0, (int64_t)0, (int64_t)0, (int64_t)0,
+              (const char *)NULL, (int64_t)0, body, hash, (const char *)NULL, now));
+    int64_t event_id = sqlite3_last_insert_rowid(db);
+
+    /* The balance before: lots are settled only after a negative one. */
+    int64_t balance;
+    rows(ACCOUNT_BALANCE, bindp(ACCOUNT_BALANCE, "iiss", prog, member, "member", "points"),
+         &balance, -1, NULL);
+    if (balance < 0)
+        die("a negative balance: purchases alone never make one");
+
+    /* ly__post: the entry and its two postings. */
+    run(ENTRY_INSERT, bindp(ENTRY_INSERT, "iisiissii", prog, member, "earn", event_id, (int64_t)0,
+                            (const char *)NULL, (const char *)NULL, now, now));
+    int64_t entry_id = sqlite3_last_insert_rowid(db), account;
+    rows(ACCOUNT_UPSERT, bindp(ACCOUNT_UPSERT, "iissi", prog, member, "member", "points", points),
+         &account, -1, NULL);
+    run(POSTING_INSERT, bindp(POSTING_INSERT, "iii", entry_id, account, points));
+    rows(ACCOUNT_UPSERT,
+         bindp(ACCOUNT_UPSERT, "iissi", prog, (int64_t)0, "issued", "points", -points), &account,
+         -1, NULL);
+    run(POSTING_INSERT, bindp(POSTING_INSERT, "iii", entry_id, account, -points));
+
+    /* ly__lot_new: no pending days, no expiry. */
+    run(LOT_INSERT, bindp(LOT_INSERT, "iisiiiiii", prog, member, "points", entry_id, points, points,
+                          now, (int64_t)0, now));
+
+    run(MEMBER_TOUCH, bindp(MEMBER_TOUCH, "iii", prog, member, now));
+
+    /* The answer's balance, as of now, for points and credit: the account,
+     * then, when it holds something, the pending and expired sums and the
+     * next expiry dates (at most 20 for points, none for credit) from the
+     * lots' index ranges. The credit account holds nothing here. */
+    int64_t pending = 0, expired = 0, as_of = now_ms();
+    rows(ACCOUNT_BALANCE, bindp(ACCOUNT_BALANCE, "iiss", prog, member, "member", "points"),
+         &balance, -1, NULL);
+    if (balance > 0) {
+        rows(LOTS_TOTALS, bindp(LOTS_TOTALS, "iisi", prog, member, "points", as_of), &pending, 1,
+             &expired);
+        rows(LOTS_GROUPS, bindp(LOTS_GROUPS, "iisii", prog, member, "points", as_of, (int64_t)20),
+             NULL, -1, NULL);
+    }
+    int64_t available = (balance > 0 ? balance : 0) - pending - expired;
+    rows(ACCOUNT_BALANCE, bindp(ACCOUNT_BALANCE, "iiss", prog, member, "member", "credit"), &v, -1,
+         NULL);
+    if (v > 0) {
+        rows(LOTS_TOTALS, bindp(LOTS_TOTALS, "iisi", prog, member, "credit", as_of), NULL, -1,
+             NULL);
+        rows(LOTS_GROUPS, bindp(LOTS_GROUPS, "iisii", prog, member, "credit", as_of, (int64_t)0),
+             NULL, -1, NULL);
+    }
+
+    /* The answer, about as Loyal writes it, kept on the event. */
+    format_time(now, when, sizeof when);
+    snprintf(result, sizeof result,
+             "{\"event_id\":\"%s\",\"type\":\"purchase\",\"member_id\":\"mem_%" PRId64
+             "\",\"points_earned\":%" PRId64 ",\"credit_earned\":0,\"applied_rules\":"
+             "[{\"rule_id\":\"base\",\"points\":%" PRId64 "}],\"balance\":{\"points\":"
+             "{\"balance\":%" PRId64 ",\"available\":%" PRId64 ",\"pending\":%" PRId64 ","
+             "\"expiring\":[]},\"credit\":{\"balance\":%" PRId64 ",\"available\":0}},"
+             "\"tier\":null,\"occurred_at\":\"%s\"}",
+             ext_id, member, points, points, balance - expired, available, pending, v, when);
+    run(EVENT_UPDATE,
+        bindp(EVENT_UPDATE, "iiiiiiiiss", prog, event_id, entry_id, points, (int64_t)0, (int64_t)0,
+              (int64_t)0, (int64_t)0, (const char *)NULL, result));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5 || argc > 6) {
+        fprintf(stderr, "usage: bare_sqlite DB MIGRATIONS_DIR GROUP SECONDS [MEMBERS]\n");
+        return 2;
+    }
+    long group = strtol(argv[3], NULL, 10);
+    double seconds = strtod(argv[4], NULL);
+    long members = argc > 5 ? strtol(argv[5], NULL, 10) : 1000;
+    if (group < 1 || group > 1000000 || !(seconds > 0) || seconds > 86400 || members < 1 ||
+        members > 10000000) {
+        fprintf(stderr, "bare_sqlite: GROUP 1..1000000, SECONDS > 0, MEMBERS >= 1\n");
+        return 2;
+    }
+    setup(argv[1], argv[2], members);
+
+    int64_t lo, hi;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "SELECT min(id), max(id) FROM members", -1, &q, NULL) != SQLITE_OK ||
+        sqlite3_step(q) != SQLITE_ROW)
+        die("member ids");
+    lo = sqlite3_column_int64(q, 0);
+    hi = sqlite3_column_int64(q, 1);
+    sqlite3_finalize(q);
+    rng ^= (uint64_t)now_ms();
+
+    long events = 0, txns = 0;
+    double start = mono(), elapsed = 0;
+    while (elapsed < seconds && events < MAX_EVENTS) {
+        run(BEGIN_WRITE, st[BEGIN_WRITE]);
+        for (long i = 0; i < group; i++) {
+            int64_t member = lo + (int64_t)(next_rand() % (uint64_t)(hi - lo + 1));
+            int64_t amount = 100 + (int64_t)(next_rand() % 49901); /* 1.00 to 500.00 */
+            if (group > 1)
+                run(SAVEPOINT, st[SAVEPOINT]);
+            purchase(member, amount);
+            if (group > 1)
+                run(RELEASE, st[RELEASE]);
+        }
+        run(COMMIT, st[COMMIT]);
+        events += group;
+        txns++;
+        elapsed = mono() - start;
+    }
+    for (int i = 0; i < NSTMTS; i++)
+        sqlite3_finalize(st[i]);
+    sqlite3_close(db);
+
+    double rate = events / elapsed;
+    printf("events=%ld seconds=%.2f events_per_s=%.0f transactions=%ld group=%ld\n", events,
+           elapsed, rate, txns, group);
+    fprintf(stderr,
+            "bare_sqlite: %ld purchases in %.2f s, %.0f/s, %ld transactions of %ld (WAL, "
+            "synchronous=FULL)\n",
+            events, elapsed, rate, txns, group);
+    return 0;
+}
