@@ -26,6 +26,10 @@ typedef struct ly_route {
 
 /* A POST that writes nothing (a simulation): no Idempotency-Key, no writer. */
 #define LY_ROUTE_WRITES_NOTHING 1u
+/* The answer holds a secret shown once ("key"): a replay under the same
+ * Idempotency-Key gives the answer with the secret as null, which is all
+ * that is kept. */
+#define LY_ROUTE_SECRET_ANSWER 2u
 
 typedef struct ly_route_match {
     int index;      /* row of the table, -1 when nothing matched */

@@ -41,7 +41,8 @@ const ly_route ly__routes[] = {
     {"POST", "/v1/jobs/expire", ly__h_jobs_expire, "admin", "Expire points past their date (as_of)",
      NULL, 0},
 
-    {"POST", "/v1/keys", ly__h_keys_create, "admin", "Create an API key", "KeyCreate", 0},
+    {"POST", "/v1/keys", ly__h_keys_create, "admin", "Create an API key", "KeyCreate",
+     LY_ROUTE_SECRET_ANSWER},
     {"GET", "/v1/keys", ly__h_keys_list, "admin", "List API keys", NULL, 0},
     {"DELETE", "/v1/keys/{id}", ly__h_key_revoke, "admin", "Revoke an API key", NULL, 0},
 };

@@ -294,6 +294,22 @@ static void idem_replay(ly_req *r, const ly_idem *kept, const char *hash)
     r->replayed = 1;
 }
 
+/* What an idempotent request keeps of its answer: all of it, but a secret
+ * shown once, which is kept as null. */
+static const char *kept_answer(ly_req *r)
+{
+    if (!(r->route->flags & LY_ROUTE_SECRET_ANSWER))
+        return ly_arena_strndup(&r->arena, r->resp, r->resp_len);
+    json_t *o = json_loadb(r->resp, r->resp_len, 0, NULL);
+    if (o)
+        json_object_set_new(o, "key", json_null());
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    const char *kept = text ? ly_arena_strdup(&r->arena, text) : NULL;
+    free(text);
+    return kept;
+}
+
 /* The same inside the writer's transaction: no retries (one writer), and a
  * refusal is undone by the writer's savepoint. */
 static void idempotent_joined(ly_req *r, ly_conn *db, const char *key, const char *route,
@@ -314,8 +330,7 @@ static void idempotent_joined(ly_req *r, ly_conn *db, const char *key, const cha
     r->route->handler(r);
     if (r->status >= 400)
         return;
-    ly_idem mine = {key, route, hash, r->status, NULL, ly_time_now_ms()};
-    mine.response = ly_arena_strndup(&r->arena, r->resp, r->resp_len);
+    ly_idem mine = {key, route, hash, r->status, kept_answer(r), ly_time_now_ms()};
     rc = mine.response ? ly_store_idem_put(db, r->program_id, &mine, &err)
                        : ly_error_set(&err, LY_ENOMEM, NULL, NULL, "out of memory");
     if (rc != LY_OK)

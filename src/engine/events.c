@@ -292,8 +292,10 @@ static char *make_ext_id(ly_arena *a, int64_t now)
     uint64_t t = (uint64_t)now;
     for (int i = 9; i >= 0; i--, t >>= 5)
         id[4 + i] = alphabet[t & 31];
+    unsigned char r[10];
+    randombytes_buf(r, sizeof r); /* one call: the generator is a system call away */
     for (int i = 10; i < 20; i++)
-        id[4 + i] = alphabet[randombytes_uniform(32)];
+        id[4 + i] = alphabet[r[i - 10] & 31];
     id[24] = '\0';
     return ly_arena_strdup(a, id);
 }

@@ -328,7 +328,6 @@ describe('ledger: bad input', () => {
                 return { method: 'POST', path: `/v1/members/${m.id}/cards`, body: { card }, other: { body: { card: `${card}1` } } };
             }],
             ['program', async () => ({ method: 'PUT', path: '/v1/program', body: { name: `Idem ${uniq()}` }, other: { body: { name: 'Another name' } } })],
-            ['create key', async () => ({ method: 'POST', path: '/v1/keys', body: { scope: 'read', name: 'idem' }, other: { body: { scope: 'read', name: 'idem 2' } } })],
             ['revoke key', async () => {
                 const k1 = await srv.request('POST', '/v1/keys', { body: { scope: 'read', name: 'to revoke' } });
                 const k2 = await srv.request('POST', '/v1/keys', { body: { scope: 'read', name: 'to revoke too' } });
@@ -359,6 +358,23 @@ describe('ledger: bad input', () => {
                 assert.ok(plain.status >= 200 && plain.status < 300, `${name}: the other request without the key: ${plain.status} ${plain.text}`);
             });
         }
+
+        test('create key: a replay gives the same key record with the secret as null (it is never kept), and writes nothing', async () => {
+            const key = uniq('idem-');
+            const headers = { 'Idempotency-Key': key };
+            const body = { scope: 'read', name: 'idem' };
+            const first = await srv.request('POST', '/v1/keys', { body, headers });
+            assertStatus(first, 201, 'create key');
+            assert.match(first.body.key, /^lk_read_/);
+            const before = await srv.snapshot();
+            const again = await srv.request('POST', '/v1/keys', { body, headers });
+            assertStatus(again, 201, 'create key replay');
+            assert.equal(again.headers['idempotent-replayed'], 'true');
+            assert.equal(again.body.key, null, 'the secret is not replayed');
+            assert.deepEqual({ ...again.body, key: first.body.key }, first.body, 'otherwise the same record');
+            assert.deepEqual(await srv.snapshot(), before, 'a replay wrote something');
+            await assertRefused(srv, () => srv.request('POST', '/v1/keys', { body: { scope: 'read', name: 'idem 2' }, headers }), 409, 'idempotency_conflict');
+        });
 
         test('another method on the same path with the key is 409', async () => {
             const key = uniq('idem-');
