@@ -390,8 +390,7 @@ static void idempotent(ly_req *r, const char *key)
                 continue;
             return;
         }
-        ly_idem mine = {key, route, hash, r->status, NULL, ly_time_now_ms()};
-        mine.response = ly_arena_strndup(&r->arena, r->resp, r->resp_len);
+        ly_idem mine = {key, route, hash, r->status, kept_answer(r), ly_time_now_ms()};
         rc = mine.response ? ly_store_idem_put(db, r->program_id, &mine, &err) : LY_ENOMEM;
         if (rc == LY_OK)
             rc = ly_store_commit(db, &err);

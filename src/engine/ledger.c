@@ -404,6 +404,25 @@ static int finish(ly_jw *w, int status, ly_result *out, ly_error *err)
     return out->body ? LY_OK : ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
 }
 
+/* The opening most ledger answers share: {"<key>": "<prefix><id>",
+ * "member_id": …, "asset": …, "amount": … (left open for the rest). */
+static void write_movement(ly_jw *w, const char *key, const char *prefix, int64_t id,
+                           int64_t member_id, const char *asset, int64_t amount)
+{
+    char sid[32], mid[32];
+    snprintf(sid, sizeof sid, "%s%lld", prefix, (long long)id);
+    snprintf(mid, sizeof mid, "mem_%lld", (long long)member_id);
+    ly_jw_obj_begin(w);
+    ly_jw_key(w, key);
+    ly_jw_str(w, sid);
+    ly_jw_key(w, "member_id");
+    ly_jw_str(w, mid);
+    ly_jw_key(w, "asset");
+    ly_jw_str(w, asset);
+    ly_jw_key(w, "amount");
+    ly_jw_int(w, amount);
+}
+
 /* ---- redemptions ----------------------------------------------------------- */
 
 struct spend_ctx {
@@ -454,20 +473,9 @@ static int do_redeem(ly_conn *c, void *vctx, ly_error *err)
         return ly_error_set(err, LY_EREFUSED, "amount_overflow", "points",
                             "the value of %lld points does not fit in 64 bits",
                             (long long)s->amount);
-    char id[32], mid[32];
-    snprintf(id, sizeof id, "red_%lld", (long long)red.id);
-    snprintf(mid, sizeof mid, "mem_%lld", (long long)s->member_id);
     ly_jw w;
     ly_jw_init(&w);
-    ly_jw_obj_begin(&w);
-    ly_jw_key(&w, "id");
-    ly_jw_str(&w, id);
-    ly_jw_key(&w, "member_id");
-    ly_jw_str(&w, mid);
-    ly_jw_key(&w, "asset");
-    ly_jw_str(&w, s->asset);
-    ly_jw_key(&w, "amount");
-    ly_jw_int(&w, s->amount);
+    write_movement(&w, "id", "red_", red.id, s->member_id, s->asset, s->amount);
     ly_jw_key(&w, "value_minor");
     ly_jw_int(&w, value);
     ly_jw_key(&w, "currency");
@@ -553,20 +561,9 @@ static int do_cancel(ly_conn *c, void *vctx, ly_error *err)
     red.cancelled_at = now;
     if ((rc = ly_store_redemption_cancel(c, &red, err)) != LY_OK)
         return rc;
-    char id[32], mid[32];
-    snprintf(id, sizeof id, "red_%lld", (long long)red.id);
-    snprintf(mid, sizeof mid, "mem_%lld", (long long)s->member_id);
     ly_jw w;
     ly_jw_init(&w);
-    ly_jw_obj_begin(&w);
-    ly_jw_key(&w, "id");
-    ly_jw_str(&w, id);
-    ly_jw_key(&w, "member_id");
-    ly_jw_str(&w, mid);
-    ly_jw_key(&w, "asset");
-    ly_jw_str(&w, red.asset);
-    ly_jw_key(&w, "amount");
-    ly_jw_int(&w, red.amount);
+    write_movement(&w, "id", "red_", red.id, s->member_id, red.asset, red.amount);
     ly_jw_key(&w, "status");
     ly_jw_str(&w, "cancelled");
     ly_jw_key(&w, "balance");
@@ -632,20 +629,9 @@ static int do_adjust(ly_conn *c, void *vctx, ly_error *err)
     }
     if (rc != LY_OK)
         return rc;
-    char id[32], mid[32];
-    snprintf(id, sizeof id, "ent_%lld", (long long)e.id);
-    snprintf(mid, sizeof mid, "mem_%lld", (long long)s->member_id);
     ly_jw w;
     ly_jw_init(&w);
-    ly_jw_obj_begin(&w);
-    ly_jw_key(&w, "entry_id");
-    ly_jw_str(&w, id);
-    ly_jw_key(&w, "member_id");
-    ly_jw_str(&w, mid);
-    ly_jw_key(&w, "asset");
-    ly_jw_str(&w, s->asset);
-    ly_jw_key(&w, "amount");
-    ly_jw_int(&w, s->amount);
+    write_movement(&w, "entry_id", "ent_", e.id, s->member_id, s->asset, s->amount);
     ly_jw_key(&w, "reason");
     ly_jw_str(&w, s->reason);
     ly_jw_key(&w, "balance");
