@@ -273,7 +273,6 @@ static void setup(const char *path, const char *migrations, int64_t members)
     exec("PRAGMA synchronous=FULL");
     exec("PRAGMA foreign_keys=ON");
     exec("PRAGMA cache_size=-65536"); /* as Loyal's connections */
-    exec("PRAGMA temp_store=MEMORY");
     if (sqlite3_create_function_v2(db, "checked_add", 2,
                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
                                    checked_add, NULL, NULL, NULL) != SQLITE_OK)
