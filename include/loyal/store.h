@@ -100,6 +100,10 @@ int ly_store_commit(ly_conn *c, ly_error *err);
 void ly_store_rollback(ly_conn *c);
 /* 0 outside a transaction, 1 inside a read one, 2 inside a write one. */
 int ly_store_in_transaction(const ly_conn *c);
+/* Rows changed by this connection so far, or -1 where the backend does not
+ * count them (PostgreSQL): a caller can tell whether a failed operation
+ * wrote anything before failing. */
+int64_t ly_store_changes(ly_conn *c);
 /* A savepoint inside the current transaction (not nested): release keeps
  * what was done since, rollback undoes it and the transaction goes on. */
 int ly_store_savepoint(ly_conn *c, ly_error *err);

@@ -94,24 +94,30 @@ int ly__h_events_simulate(ly_req *r)
     return post_event(r, 1);
 }
 
-/* One event of a batch, inside the batch's transaction and its own
- * savepoint; its answer is appended to w. */
-static void batch_one(ly_req *r, ly_conn *db, const json_t *ev, ly_jw *w)
+/* One event of a batch, inside the batch's transaction; its answer is
+ * appended to w. With `isolate`, the event runs in a savepoint of its own,
+ * so a refusal undoes only it. Without, the caller has found a cheaper way:
+ * LY_ERETRY when the event failed after writing something, and the batch
+ * must run again isolated (*w is then unusable). */
+static int batch_one(ly_req *r, ly_conn *db, const json_t *ev, int isolate, ly_jw *w)
 {
     ly_error err;
     ly_error_clear(&err);
     ly_result res = {0};
     int rc;
+    int64_t before = ly_store_changes(db);
     if (!json_is_object(ev)) {
         rc = ly_error_set(&err, LY_EINVAL, "invalid_type", NULL, "each event must be an object");
-    } else if ((rc = ly_store_savepoint(db, &err)) == LY_OK) {
+    } else if (!isolate || (rc = ly_store_savepoint(db, &err)) == LY_OK) {
         const char *hash = canonical_hash(r, ev);
         rc = hash ? ly_event_post(db, &r->arena, r->program_id, ev, hash, 0, &res, &err)
                   : ly_error_set(&err, LY_ENOMEM, NULL, NULL, "out of memory");
-        if (rc == LY_OK)
+        if (isolate && rc == LY_OK)
             rc = ly_store_savepoint_release(db, &err);
-        else
+        else if (isolate)
             ly_store_savepoint_rollback(db);
+        else if (rc != LY_OK && ly_store_changes(db) != before)
+            return LY_ERETRY;
     }
     ly_jw_obj_begin(w);
     ly_jw_key(w, "status");
@@ -138,6 +144,42 @@ static void batch_one(ly_req *r, ly_conn *db, const json_t *ev, ly_jw *w)
     }
     ly_jw_obj_end(w);
     free(res.body);
+    return LY_OK;
+}
+
+/* Runs every event, writing {"results": […]} to w. */
+static int batch_all(ly_req *r, ly_conn *db, const json_t *events, int isolate, ly_jw *w)
+{
+    int rc = LY_OK;
+    ly_jw_init(w);
+    ly_jw_obj_begin(w);
+    ly_jw_key(w, "results");
+    ly_jw_arr_begin(w);
+    for (size_t i = 0; rc == LY_OK && i < json_array_size(events); i++)
+        rc = batch_one(r, db, json_array_get(events, i), isolate, w);
+    ly_jw_arr_end(w);
+    ly_jw_obj_end(w);
+    if (rc != LY_OK)
+        ly_jw_discard(w);
+    return rc;
+}
+
+/* A savepoint per event makes the store journal the same pages again for
+ * every event. Where the store counts changes (SQLite), the batch first runs
+ * in one savepoint, events refused before writing anything costing nothing
+ * to undo; only an event refused after writing sends the batch round again,
+ * isolated. */
+static int batch_run(ly_req *r, ly_conn *db, const json_t *events, ly_jw *w, ly_error *err)
+{
+    if (ly_store_changes(db) < 0)
+        return batch_all(r, db, events, 1, w);
+    int rc = ly_store_savepoint(db, err);
+    if (rc != LY_OK)
+        return rc;
+    if (batch_all(r, db, events, 0, w) == LY_OK)
+        return ly_store_savepoint_release(db, err);
+    ly_store_savepoint_rollback(db);
+    return batch_all(r, db, events, 1, w);
 }
 
 static const ly_json_field batch_fields[] = {
@@ -162,22 +204,17 @@ int ly__h_events_batch(ly_req *r)
         json_decref(body);
         return LY_ESTORE;
     }
-    /* One transaction for the batch (one commit for a thousand events);
-     * each event in a savepoint of its own. */
+    /* One transaction for the batch: one commit for a thousand events. */
     ly_error err;
     ly_error_clear(&err);
     int own = !ly_store_in_transaction(db);
     int rc = own ? ly_store_begin_write(db, &err) : LY_OK;
-    ly_jw w;
-    ly_jw_init(&w);
-    ly_jw_obj_begin(&w);
-    ly_jw_key(&w, "results");
-    ly_jw_arr_begin(&w);
-    for (size_t i = 0; rc == LY_OK && i < n; i++)
-        batch_one(r, db, json_array_get(events, i), &w);
-    ly_jw_arr_end(&w);
-    ly_jw_obj_end(&w);
+    ly_jw w = {0};
+    if (rc == LY_OK)
+        rc = batch_run(r, db, events, &w, &err);
     if (rc == LY_OK && own && (rc = ly_store_commit(db, &err)) != LY_OK)
+        ly_store_rollback(db);
+    else if (rc != LY_OK && own)
         ly_store_rollback(db);
     json_decref(body);
     if (rc != LY_OK) {

@@ -748,6 +748,11 @@ static void sq_rollback(ly_conn *c)
         (void)sq_run(c, SQ_ROLLBACK, NULL);
 }
 
+static int64_t sq_changes(ly_conn *c)
+{
+    return sqlite3_total_changes64(sq(c)->db);
+}
+
 /* Savepoints run a thousand times a second under group commit: prepared,
  * not parsed each time. */
 static int sq_savepoint(ly_conn *c, int op, ly_error *err)
@@ -1441,6 +1446,7 @@ const ly_store_ops ly__sqlite_ops = {
     .lots_open = sq_lots_open,
     .lots_summary = sq_lots_summary,
     .savepoint = sq_savepoint,
+    .changes = sq_changes,
     .lots_of_entry = sq_lots_of_entry,
     .consumption_insert = sq_consumption_insert,
     .consumptions_of_entry = sq_consumptions_of_entry,

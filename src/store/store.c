@@ -621,6 +621,11 @@ ly_member *ly__member_in(ly_member *ms, size_t n, int64_t id)
     return NULL;
 }
 
+int64_t ly_store_changes(ly_conn *c)
+{
+    return c->ops->changes ? c->ops->changes(c) : -1;
+}
+
 int ly_store_savepoint(ly_conn *c, ly_error *err)
 {
     return c->ops->savepoint(c, 0, err);

@@ -118,6 +118,7 @@ struct ly_store_ops {
     int (*account_balance)(ly_conn *c, int64_t program_id, int64_t member_id, const char *kind,
                            const char *asset, int64_t *balance, ly_error *err);
     int (*lot_insert)(ly_conn *c, ly_lot *l, ly_error *err);
+    int64_t (*changes)(ly_conn *c); /* may be NULL: not counted */
     /* op: 0 SAVEPOINT, 1 RELEASE, 2 ROLLBACK TO (the one savepoint "ly_sp"). */
     int (*savepoint)(ly_conn *c, int op, ly_error *err);
     int (*lots_summary)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
