@@ -250,9 +250,11 @@ typedef struct ly_violation {
 } ly_violation;
 
 /* Locks the member against concurrent ledger writes until the transaction
- * ends (PostgreSQL: SELECT … FOR UPDATE on the member row; SQLite: nothing,
- * its write transaction is exclusive). LY_ENOTFOUND when no such member. */
-int ly_store_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err);
+ * ends (PostgreSQL: SELECT … FOR NO KEY UPDATE on the member row; SQLite:
+ * nothing, its write transaction is exclusive), and tells in *active (may
+ * be NULL) whether its status is "active". LY_ENOTFOUND when no such member. */
+int ly_store_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, int *active,
+                         ly_error *err);
 /* Sets members.last_activity_at. */
 int ly_store_member_touch(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
                           ly_error *err);

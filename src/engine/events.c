@@ -221,13 +221,13 @@ static int resolve_member(ly_conn *c, ev_ctx *x, ly_error *err)
     }
     int rc;
     if (strcmp(by, "id") == 0) {
+        /* A candidate: whether it exists is learnt when it is locked. */
         int64_t id;
-        if (ly_member_id_parse(value, &id) != LY_OK)
-            return LY_OK;
-        rc = ly_store_member_get(c, x->a, x->program_id, id, &x->member, err);
-    } else {
-        rc = ly_member_lookup(c, x->a, x->program_id, by, value, &x->member, err);
+        if (ly_member_id_parse(value, &id) == LY_OK)
+            x->member_id = id;
+        return LY_OK;
     }
+    rc = ly_member_lookup(c, x->a, x->program_id, by, value, &x->member, err);
     if (rc == LY_OK)
         x->member_id = x->member.id;
     if (rc == LY_ENOTFOUND && x->in->enroll && strcmp(by, "id") != 0 && x->simulate) {
@@ -475,7 +475,7 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     if (rc != LY_OK)
         return rc;
     x->member_id = orig.member_id;
-    if ((rc = ly__member_ready(c, x->a, x->program_id, x->member_id, &x->member, err)) != LY_OK)
+    if ((rc = ly__member_ready(c, x->program_id, x->member_id, err)) != LY_OK)
         return rc;
     if (x->in->currency && orig.currency && strcmp(x->in->currency, orig.currency) != 0)
         return ly_error_set(err, LY_EREFUSED, "currency_mismatch", "currency",
@@ -663,8 +663,13 @@ static int do_event(ly_conn *c, void *vctx, ly_error *err)
     if ((rc = resolve_member(c, x, err)) != LY_OK)
         return rc;
     if (x->member_id && in->type != EV_RETURN &&
-        (rc = ly__member_ready(c, x->a, x->program_id, x->member_id, &x->member, err)) != LY_OK)
-        return rc;
+        (rc = ly__member_ready(c, x->program_id, x->member_id, err)) != LY_OK) {
+        if (rc != LY_ENOTFOUND)
+            return rc;
+        /* An id no member has: a purchase by someone not (yet) a member. */
+        ly_error_clear(err);
+        x->member_id = 0;
+    }
     int64_t now = ly_time_now_ms();
     ly_event row = {.program_id = x->program_id,
                     .ext_id = in->ext_id ? in->ext_id : make_ext_id(x->a, now),

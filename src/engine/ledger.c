@@ -135,20 +135,18 @@ static int prog_parse(ly_conn *c, ly_arena *a, int64_t program_id, ly__prog *out
     return LY_OK;
 }
 
-int ly__member_ready(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id, ly_member *out,
-                     ly_error *err)
+int ly__member_ready(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err)
 {
-    int rc = ly_store_member_lock(c, program_id, member_id, err);
-    if (rc == LY_OK)
-        rc = ly_store_member_get(c, a, program_id, member_id, out, err);
+    int active = 0;
+    int rc = ly_store_member_lock(c, program_id, member_id, &active, err);
     if (rc == LY_ENOTFOUND)
         return ly_error_set(err, rc, "not_found", NULL, "no member mem_%lld", (long long)member_id);
     if (rc != LY_OK)
         return rc;
-    if (strcmp(out->status, "active") != 0)
+    if (!active)
         return ly_error_set(err, LY_EREFUSED, "member_suspended", NULL,
-                            "member mem_%lld is %s: it can neither earn nor spend",
-                            (long long)member_id, out->status);
+                            "member mem_%lld is not active: it can neither earn nor spend",
+                            (long long)member_id);
     return LY_OK;
 }
 
@@ -437,14 +435,13 @@ static int do_redeem(ly_conn *c, void *vctx, ly_error *err)
 {
     struct spend_ctx *s = vctx;
     ly__prog prog;
-    ly_member m;
     ly_lot *lots;
     int64_t *take;
     size_t n;
     int64_t now = ly_time_now_ms();
     int rc = ly__prog_load(c, s->a, s->program_id, &prog, err);
     if (rc == LY_OK)
-        rc = ly__member_ready(c, s->a, s->program_id, s->member_id, &m, err);
+        rc = ly__member_ready(c, s->program_id, s->member_id, err);
     if (rc == LY_OK)
         rc = ly__spend_plan(c, s->a, s->program_id, s->member_id, s->asset, s->amount, now, &lots,
                             &take, &n, err);
@@ -523,7 +520,7 @@ static int do_cancel(ly_conn *c, void *vctx, ly_error *err)
     ly_consumption *ks;
     size_t n;
     int64_t now = ly_time_now_ms();
-    int rc = ly_store_member_lock(c, s->program_id, s->member_id, err);
+    int rc = ly_store_member_lock(c, s->program_id, s->member_id, NULL, err);
     if (rc == LY_OK)
         rc = ly_store_member_get(c, s->a, s->program_id, s->member_id, &m, err);
     if (rc == LY_OK)
@@ -595,7 +592,7 @@ static int do_adjust(ly_conn *c, void *vctx, ly_error *err)
     int64_t now = ly_time_now_ms();
     int rc = ly__prog_load(c, s->a, s->program_id, &prog, err);
     if (rc == LY_OK)
-        rc = ly_store_member_lock(c, s->program_id, s->member_id, err);
+        rc = ly_store_member_lock(c, s->program_id, s->member_id, NULL, err);
     if (rc == LY_OK)
         rc = ly_store_member_get(c, s->a, s->program_id, s->member_id, &m, err);
     if (rc == LY_ENOTFOUND)
@@ -672,18 +669,15 @@ int ly_adjust(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id, co
 static int do_transfer(ly_conn *c, void *vctx, ly_error *err)
 {
     struct spend_ctx *s = vctx;
-    ly_member from, to;
     ly_lot *lots;
     int64_t *take;
     size_t n;
     int64_t now = ly_time_now_ms();
     /* Locks in id order, so that two opposite transfers cannot deadlock. */
     int first_from = s->member_id < s->other_id;
-    int rc = ly__member_ready(c, s->a, s->program_id, first_from ? s->member_id : s->other_id,
-                              first_from ? &from : &to, err);
+    int rc = ly__member_ready(c, s->program_id, first_from ? s->member_id : s->other_id, err);
     if (rc == LY_OK)
-        rc = ly__member_ready(c, s->a, s->program_id, first_from ? s->other_id : s->member_id,
-                              first_from ? &to : &from, err);
+        rc = ly__member_ready(c, s->program_id, first_from ? s->other_id : s->member_id, err);
     if (rc == LY_OK)
         rc = ly__spend_plan(c, s->a, s->program_id, s->member_id, "points", s->amount, now, &lots,
                             &take, &n, err);
@@ -870,7 +864,7 @@ static int expire_member(ly_conn *c, struct expire_ctx *x, int64_t member_id, in
 {
     ly_lot *lots;
     size_t n;
-    int rc = ly_store_member_lock(c, x->program_id, member_id, err);
+    int rc = ly_store_member_lock(c, x->program_id, member_id, NULL, err);
     if (rc == LY_OK)
         rc = ly_store_lots_open(c, x->a, x->program_id, member_id, "points", &lots, &n, err);
     if (rc != LY_OK)

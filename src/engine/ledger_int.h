@@ -23,8 +23,7 @@ int ly__prog_load(ly_conn *c, ly_arena *a, int64_t program_id, ly__prog *out, ly
 
 /* A member that may earn and spend: locked for the transaction, found,
  * active (LY_EREFUSED "member_suspended" otherwise). */
-int ly__member_ready(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id, ly_member *out,
-                     ly_error *err);
+int ly__member_ready(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err);
 
 /* Posts a two-sided entry: amount to the member's account of asset and its
  * opposite to the program account `other`. Sets e->id. */

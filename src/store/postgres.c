@@ -175,8 +175,10 @@ static const struct {
     /* NO KEY UPDATE, the lock an UPDATE of the row takes: ledger writers of
      * one member wait for each other, while rows that refer to the member
      * (a card) can still be inserted. */
-    [PG_MEMBER_LOCK] = {"member_lock", "SELECT 1 FROM members WHERE program_id = $1 AND id = $2 "
-                                       "FOR NO KEY UPDATE"},
+    [PG_MEMBER_LOCK] =
+        {"member_lock",
+         "SELECT (status = 'active')::int FROM members WHERE program_id = $1 AND id = $2 "
+         "FOR NO KEY UPDATE"},
     [PG_MEMBER_TOUCH] = {"member_touch", "UPDATE members SET last_activity_at = $3 "
                                          "WHERE program_id = $1 AND id = $2"},
     /* The entry, its accounts and its postings in one round trip. The
@@ -1079,13 +1081,16 @@ static int pg_insert(pg_conn *c, int id, const ly_sqlparam *p, int n, int64_t *o
     return rc < 0 ? rc : 0;
 }
 
-static int pg_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err)
+static int pg_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, int *active,
+                          ly_error *err)
 {
     ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id)};
     int64_t one;
     int rc = pg_int_of(pg(c), PG_MEMBER_LOCK, p, LY_NPARAMS(p), &one, err);
     if (rc == 0)
         return ly__store_not_found(err, "member", member_id);
+    if (active)
+        *active = one == 1;
     return rc < 0 ? rc : 0;
 }
 

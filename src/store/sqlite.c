@@ -172,7 +172,8 @@ static const struct {
                          "(SELECT count(*) FROM idempotency_keys)"},
     [SQ_SAVEPOINT] = {"savepoint", "SAVEPOINT ly_atomic"},
     [SQ_RELEASE] = {"release", "RELEASE ly_atomic"},
-    [SQ_MEMBER_LOCK] = {"member_lock", "SELECT 1 FROM members WHERE program_id = ?1 AND id = ?2"},
+    [SQ_MEMBER_LOCK] = {"member_lock",
+                        "SELECT status = 'active' FROM members WHERE program_id = ?1 AND id = ?2"},
     [SQ_MEMBER_TOUCH] = {"member_touch", "UPDATE members SET last_activity_at = ?3 "
                                          "WHERE program_id = ?1 AND id = ?2"},
     [SQ_ENTRY_INSERT] =
@@ -1093,13 +1094,16 @@ static int sq_atomic_end(sq_conn *c, int own, int rc, ly_error *err)
     return rc;
 }
 
-static int sq_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err)
+static int sq_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, int *active,
+                          ly_error *err)
 {
     ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id)};
     int64_t one;
     int rc = sq_int(sq(c), SQ_MEMBER_LOCK, p, LY_NPARAMS(p), &one, err);
     if (rc == 0)
         return ly__store_not_found(err, "member", member_id);
+    if (active)
+        *active = one == 1;
     return rc < 0 ? rc : 0;
 }
 

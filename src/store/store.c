@@ -339,9 +339,10 @@ int ly_store_key_revoke(ly_conn *c, int64_t program_id, const char *id, int64_t 
     return c->ops->key_revoke(c, program_id, id, now, err);
 }
 
-int ly_store_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err)
+int ly_store_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, int *active,
+                         ly_error *err)
 {
-    return c->ops->member_lock(c, program_id, member_id, err);
+    return c->ops->member_lock(c, program_id, member_id, active, err);
 }
 
 int ly_store_member_touch(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,

@@ -109,7 +109,8 @@ struct ly_store_ops {
 
     /* The ledger. store.c has checked the arguments: postings name their
      * kind and asset and no account twice, limits are positive. */
-    int (*member_lock)(ly_conn *c, int64_t program_id, int64_t member_id, ly_error *err);
+    int (*member_lock)(ly_conn *c, int64_t program_id, int64_t member_id, int *active,
+                       ly_error *err);
     int (*member_touch)(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
                         ly_error *err);
     int (*entry_insert)(ly_conn *c, ly_entry *e, const ly_posting *p, size_t n, ly_error *err);

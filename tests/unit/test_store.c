@@ -934,7 +934,7 @@ static void test_entry_postings(void **state)
                   .created_at = 5001};
     ly_posting p1[] = {posting(m, "member", "points", 100), posting(0, "issued", "points", -100)};
     expect_ok(f, ly_store_begin_write(f->conn, &f->err));
-    expect_ok(f, ly_store_member_lock(f->conn, 1, m, &f->err));
+    expect_ok(f, ly_store_member_lock(f->conn, 1, m, NULL, &f->err));
     expect_ok(f, ly_store_entry_insert(f->conn, &e, p1, 2, &f->err));
     expect_ok(f, ly_store_member_touch(f->conn, 1, m, 5000, &f->err));
     expect_ok(f, ly_store_commit(f->conn, &f->err));
@@ -996,8 +996,8 @@ static void test_entry_postings(void **state)
     expect_rc(f, ly_store_entry_get(f->conn, &f->arena, 1, 9999, &r, &f->err), LY_ENOTFOUND);
 
     expect_ok(f, ly_store_begin_write(f->conn, &f->err));
-    expect_rc(f, ly_store_member_lock(f->conn, 1, 9999, &f->err), LY_ENOTFOUND);
-    expect_rc(f, ly_store_member_lock(f->conn, 2, m, &f->err), LY_ENOTFOUND);
+    expect_rc(f, ly_store_member_lock(f->conn, 1, 9999, NULL, &f->err), LY_ENOTFOUND);
+    expect_rc(f, ly_store_member_lock(f->conn, 2, m, NULL, &f->err), LY_ENOTFOUND);
     ly_store_rollback(f->conn);
     expect_rc(f, ly_store_member_touch(f->conn, 1, 9999, 1, &f->err), LY_ENOTFOUND);
 
@@ -1648,7 +1648,7 @@ static void *lock_thread(void *arg)
     ly_conn *c = ly_store_acquire(l->store, NULL);
     l->rc = c ? ly_store_begin_write(c, NULL) : LY_ESTORE;
     if (l->rc == 0)
-        l->rc = ly_store_member_lock(c, 1, l->member_id, NULL);
+        l->rc = ly_store_member_lock(c, 1, l->member_id, NULL, NULL);
     l->done = 1;
     ly_store_release(l->store, c);
     return NULL;
@@ -1663,7 +1663,7 @@ static void test_member_lock_waits(void **state)
         skip();
     int64_t m = insert_member(f, "ext-a", NULL, NULL);
     expect_ok(f, ly_store_begin_write(f->conn, &f->err));
-    expect_ok(f, ly_store_member_lock(f->conn, 1, m, &f->err));
+    expect_ok(f, ly_store_member_lock(f->conn, 1, m, NULL, &f->err));
     /* Inserting a row that refers to the member is not held up. */
     expect_ok(f, ly_store_card_attach(f->conn, 1, m, "CARD1", 1, &f->err));
     locker l = {f->store, m, -1, 0};
