@@ -20,8 +20,7 @@
  * run it on src/store/sqlite.c for an event naming its member by id, with no
  * event id (so a new one) and points earned:
  *   program_get;                                           -- reads
- *   member_get + cards_range; member_lock;                 --   (member_get in the
- *   member_get + cards_range;                              --   store reads cards too)
+ *   member_lock (which also says whether it is active);
  *   event_insert;                                          -- the event row
  *   account_balance;                                       -- the balance before
  *   entry_insert; account_upsert + posting_insert twice;   -- the earn entry
@@ -50,12 +49,6 @@
 #define MAX_EVENTS 100000000L /* a bound on the loop besides the clock */
 
 /* Loyal's statements, verbatim from src/store/sqlite.c. */
-#define SQ_BALANCE(asset)                                                                          \
-    "COALESCE((SELECT balance FROM accounts WHERE accounts.program_id = members.program_id "       \
-    "AND accounts.member_id = members.id AND kind = 'member' AND asset = '" asset "'), 0)"
-#define SQ_MEMBER_COLS                                                                             \
-    "id, program_id, external_id, email, phone, name, birthdate, attributes, status, "             \
-    "created_at, updated_at, last_activity_at, " SQ_BALANCE("points") ", " SQ_BALANCE("credit")
 
 enum {
     BEGIN_WRITE,
@@ -63,8 +56,6 @@ enum {
     SAVEPOINT,
     RELEASE,
     PROGRAM_GET,
-    MEMBER_GET,
-    CARDS_RANGE,
     MEMBER_LOCK,
     EVENT_INSERT,
     ENTRY_INSERT,
@@ -86,10 +77,7 @@ static const char *const sql[NSTMTS] = {
     [RELEASE] = "RELEASE ly_sp",
     [PROGRAM_GET] = "SELECT id, name, currency, timezone, point_value_minor, settings, "
                     "created_at, updated_at FROM programs WHERE id = ?1",
-    [MEMBER_GET] = "SELECT " SQ_MEMBER_COLS " FROM members WHERE program_id = ?1 AND id = ?2",
-    [CARDS_RANGE] = "SELECT member_id, card FROM member_cards WHERE program_id = ?1 "
-                    "AND member_id > ?2 AND member_id <= ?3 ORDER BY member_id, created_at, card",
-    [MEMBER_LOCK] = "SELECT 1 FROM members WHERE program_id = ?1 AND id = ?2",
+    [MEMBER_LOCK] = "SELECT status = 'active' FROM members WHERE program_id = ?1 AND id = ?2",
     [EVENT_INSERT] = "INSERT INTO events (program_id, ext_id, type, member_id, amount, "
                      "currency, occurred_at, original_id, points, credit, returned_amount, "
                      "reversed_points, reversed_credit, returned_items, entry_id, body, "
@@ -369,17 +357,11 @@ static void purchase(int64_t member, int64_t amount)
              amount, member);
     int64_t points = amount / 100; /* the default earn rate: 1 point per 100, down */
 
-    /* The reads before the event: program, member (resolve), lock + member (ready). */
+    /* The reads before the event: program, and the member's lock. */
     if (rows(PROGRAM_GET, bindp(PROGRAM_GET, "i", prog), NULL, -1, NULL) != 1)
         die("no program 1");
-    if (rows(MEMBER_GET, bindp(MEMBER_GET, "ii", prog, member), NULL, -1, NULL) != 1)
-        die("no such member");
-    rows(CARDS_RANGE, bindp(CARDS_RANGE, "iii", prog, member - 1, member), NULL, -1, NULL);
     if (rows(MEMBER_LOCK, bindp(MEMBER_LOCK, "ii", prog, member), NULL, -1, NULL) != 1)
         die("member lock");
-    if (rows(MEMBER_GET, bindp(MEMBER_GET, "ii", prog, member), NULL, -1, NULL) != 1)
-        die("no such member");
-    rows(CARDS_RANGE, bindp(CARDS_RANGE, "iii", prog, member - 1, member), NULL, -1, NULL);
 
     /* The event row. */
     run(EVENT_INSERT,
