@@ -23,16 +23,16 @@
 
 /* An instruction is 32 bits: the opcode in the low 8, an operand above. */
 enum op {
-    OP_INT,       /* push ints[arg] (integers, durations) */
-    OP_STR,       /* push strs[arg] */
-    OP_LIST,      /* push lists[arg] */
-    OP_BOOL,      /* push arg */
-    OP_LOAD,      /* push the context field names[arg] */
-    OP_EVATTR,    /* push the event attribute named strs[arg] */
-    OP_MEMATTR,   /* push the member attribute named strs[arg] */
-    OP_NEG,       /* integers and durations */
-    OP_NOT,       /* booleans */
-    OP_ADD,       /* integers, times and durations alike: checked int64 */
+    OP_INT,     /* push ints[arg] (integers, durations) */
+    OP_STR,     /* push strs[arg] */
+    OP_LIST,    /* push lists[arg] */
+    OP_BOOL,    /* push arg */
+    OP_LOAD,    /* push the context field names[arg] */
+    OP_EVATTR,  /* push the event attribute named strs[arg] */
+    OP_MEMATTR, /* push the member attribute named strs[arg] */
+    OP_NEG,     /* integers and durations */
+    OP_NOT,     /* booleans */
+    OP_ADD,     /* integers, times and durations alike: checked int64 */
     OP_SUB,
     OP_MUL,
     OP_DIV,
@@ -97,8 +97,8 @@ static const struct name {
     {"event.currency", LY_EXPR_EVENT, LY_T_STR, K_STR, offsetof(ly_expr_ctx, event_currency), 0},
     {"event.channel", LY_EXPR_EVENT, LY_T_STR, K_STR, offsetof(ly_expr_ctx, event_channel), 0},
     {"event.store", LY_EXPR_EVENT, LY_T_STR, K_STR, offsetof(ly_expr_ctx, event_store), 0},
-    {"event.occurred_at", LY_EXPR_EVENT, LY_T_TIME, K_INT,
-     offsetof(ly_expr_ctx, event_occurred_at), 0},
+    {"event.occurred_at", LY_EXPR_EVENT, LY_T_TIME, K_INT, offsetof(ly_expr_ctx, event_occurred_at),
+     0},
     {"item.sku", LY_EXPR_ITEM, LY_T_STR, I_STR, offsetof(ly_expr_item, sku), 0},
     {"item.category", LY_EXPR_ITEM, LY_T_STR, I_STR, offsetof(ly_expr_item, category), 0},
     {"item.quantity", LY_EXPR_ITEM, LY_T_INT, I_INT, offsetof(ly_expr_item, quantity), 0},
@@ -153,11 +153,29 @@ static const struct fn {
 };
 
 static const char *const type_names[] = {
-    [LY_T_INT] = "integer",         [LY_T_STR] = "string",
-    [LY_T_BOOL] = "boolean",        [LY_T_TIME] = "time",
-    [LY_T_DURATION] = "duration",   [LY_T_LIST_STR] = "list of strings",
+    [LY_T_INT] = "integer",
+    [LY_T_STR] = "string",
+    [LY_T_BOOL] = "boolean",
+    [LY_T_TIME] = "time",
+    [LY_T_DURATION] = "duration",
+    [LY_T_LIST_STR] = "list of strings",
     [LY_T_LIST_INT] = "list of integers",
 };
+
+/* A type with its article, for messages: "an integer", "a string". */
+static const char *a_type(enum ly_expr_type t)
+{
+    static const char *const with_article[] = {
+        [LY_T_INT] = "an integer",
+        [LY_T_STR] = "a string",
+        [LY_T_BOOL] = "a boolean",
+        [LY_T_TIME] = "a time",
+        [LY_T_DURATION] = "a duration",
+        [LY_T_LIST_STR] = "a list of strings",
+        [LY_T_LIST_INT] = "a list of integers",
+    };
+    return with_article[t];
+}
 
 const char *ly_expr_type_name(enum ly_expr_type t)
 {
@@ -301,9 +319,9 @@ static const struct {
     const char *text;
     enum tok kind;
 } punct[] = {
-    {"&&", T_AND}, {"||", T_OR},     {"==", T_EQ},     {"!=", T_NE},     {"<=", T_LE},
-    {">=", T_GE},  {"<", T_LT},      {">", T_GT},      {"!", T_NOT},     {"+", T_PLUS},
-    {"-", T_MINUS}, {"*", T_STAR},   {"/", T_SLASH},   {"%", T_PERCENT}, {"(", T_LPAREN},
+    {"&&", T_AND},   {"||", T_OR},    {"==", T_EQ},    {"!=", T_NE},     {"<=", T_LE},
+    {">=", T_GE},    {"<", T_LT},     {">", T_GT},     {"!", T_NOT},     {"+", T_PLUS},
+    {"-", T_MINUS},  {"*", T_STAR},   {"/", T_SLASH},  {"%", T_PERCENT}, {"(", T_LPAREN},
     {")", T_RPAREN}, {"[", T_LBRACK}, {"]", T_RBRACK}, {",", T_COMMA},
 };
 
@@ -497,8 +515,7 @@ static int next(struct comp *c)
 
 /* ---- emitting ---- */
 
-#define GROW(arr, n, cap)                                                                          \
-    ((n) < (cap) || grow((void **)&(arr), &(cap), sizeof *(arr)) == 0)
+#define GROW(arr, n, cap) ((n) < (cap) || grow((void **)&(arr), &(cap), sizeof *(arr)) == 0)
 
 static int grow(void **arr, size_t *cap, size_t elem)
 {
@@ -560,8 +577,7 @@ static int parse_or(struct comp *c, struct val *v);
 static int enter(struct comp *c)
 {
     if (++c->nest > MAX_NEST)
-        return syntax(c, &c->tok, "expression is nested too deeply (at most %d levels)",
-                      MAX_NEST);
+        return syntax(c, &c->tok, "expression is nested too deeply (at most %d levels)", MAX_NEST);
     return 0;
 }
 
@@ -659,14 +675,13 @@ static int parse_call(struct comp *c, const struct token *name, struct val *v)
             struct val a = {0};
             struct token at = c->tok;
             if (n == f->nargs)
-                return type_error(c, at.line, at.col, "%s takes %d argument%s", f->name,
-                                  f->nargs, f->nargs == 1 ? "" : "s");
+                return type_error(c, at.line, at.col, "%s takes %d argument%s", f->name, f->nargs,
+                                  f->nargs == 1 ? "" : "s");
             if (parse_or(c, &a) < 0)
                 return -1;
             if (a.type != f->args[n])
-                return type_error(c, a.line, a.col, "argument %d of %s must be a %s, found %s",
-                                  n + 1, f->name, ly_expr_type_name(f->args[n]),
-                                  ly_expr_type_name(a.type));
+                return type_error(c, a.line, a.col, "argument %d of %s must be %s, found %s", n + 1,
+                                  f->name, a_type(f->args[n]), a_type(a.type));
             n++;
             if (c->tok.kind != T_COMMA)
                 break;
@@ -677,12 +692,11 @@ static int parse_call(struct comp *c, const struct token *name, struct val *v)
     if (c->tok.kind != T_RPAREN) {
         char d[48];
         describe(&c->tok, d, sizeof d);
-        return syntax(c, &c->tok, "expected \")\" after the arguments of %s, found %s", f->name,
-                      d);
+        return syntax(c, &c->tok, "expected \")\" after the arguments of %s, found %s", f->name, d);
     }
     if (n != f->nargs)
-        return type_error(c, c->tok.line, c->tok.col, "%s takes %d argument%s, found %d",
-                          f->name, f->nargs, f->nargs == 1 ? "" : "s", n);
+        return type_error(c, c->tok.line, c->tok.col, "%s takes %d argument%s, found %d", f->name,
+                          f->nargs, f->nargs == 1 ? "" : "s", n);
     if (emit(c, f->op, 0, 1 - f->nargs) < 0)
         return -1;
     c->nest--;
@@ -705,8 +719,8 @@ static int parse_name(struct comp *c, struct val *v)
         if (strlen(names[k].name) != name.len || memcmp(names[k].name, name.start, name.len))
             continue;
         if (names[k].scope && !(names[k].scope & c->scopes))
-            return fail(c, "unknown_name", name.line, name.col,
-                        "\"%.*s\" cannot be used here", shown, name.start);
+            return fail(c, "unknown_name", name.line, name.col, "\"%.*s\" cannot be used here",
+                        shown, name.start);
         v->type = names[k].type;
         return emit(c, OP_LOAD, (uint32_t)k, +1);
     }
@@ -716,8 +730,8 @@ static int parse_name(struct comp *c, struct val *v)
         if (name.len <= pl || memcmp(name.start, p->prefix, pl) != 0)
             continue;
         if (!(p->scope & c->scopes))
-            return fail(c, "unknown_name", name.line, name.col,
-                        "\"%.*s\" cannot be used here", shown, name.start);
+            return fail(c, "unknown_name", name.line, name.col, "\"%.*s\" cannot be used here",
+                        shown, name.start);
         if (memchr(name.start + pl, '.', name.len - pl))
             break;
         uint32_t idx;
@@ -726,8 +740,7 @@ static int parse_name(struct comp *c, struct val *v)
         v->type = LY_T_STR;
         return emit(c, p->op, idx, +1);
     }
-    return fail(c, "unknown_name", name.line, name.col, "unknown name \"%.*s\"", shown,
-                name.start);
+    return fail(c, "unknown_name", name.line, name.col, "unknown name \"%.*s\"", shown, name.start);
 }
 
 static int parse_primary(struct comp *c, struct val *v)
@@ -794,14 +807,14 @@ static int parse_unary(struct comp *c, struct val *v)
     if (t.kind == T_NOT) {
         if (v->type != LY_T_BOOL)
             return type_error(c, t.line, t.col, "operator \"!\" needs a boolean, found %s",
-                              ly_expr_type_name(v->type));
+                              a_type(v->type));
         v->is_const = false;
         if (emit(c, OP_NOT, 0, 0) < 0)
             return -1;
     } else {
         if (v->type != LY_T_INT && v->type != LY_T_DURATION)
-            return type_error(c, t.line, t.col, "operator \"-\" cannot be applied to a %s",
-                              ly_expr_type_name(v->type));
+            return type_error(c, t.line, t.col, "operator \"-\" cannot be applied to %s",
+                              a_type(v->type));
         if (emit(c, OP_NEG, 0, 0) < 0)
             return -1;
         if (v->is_const)
@@ -835,7 +848,7 @@ static const struct {
     enum op op;
     const char *text;
 } arith_ops[] = {
-    {T_PLUS, OP_ADD, "+"},   {T_MINUS, OP_SUB, "-"},   {T_STAR, OP_MUL, "*"},
+    {T_PLUS, OP_ADD, "+"},  {T_MINUS, OP_SUB, "-"},   {T_STAR, OP_MUL, "*"},
     {T_SLASH, OP_DIV, "/"}, {T_PERCENT, OP_MOD, "%"},
 };
 
@@ -884,8 +897,7 @@ static int parse_add(struct comp *c, struct val *v)
 
 static bool is_cmp(enum tok k)
 {
-    return k == T_EQ || k == T_NE || k == T_LT || k == T_LE || k == T_GT || k == T_GE ||
-           k == T_IN;
+    return k == T_EQ || k == T_NE || k == T_LT || k == T_LE || k == T_GT || k == T_GE || k == T_IN;
 }
 
 static int compare(struct comp *c, const struct token *op, struct val *l, const struct val *r)
@@ -902,7 +914,8 @@ static int compare(struct comp *c, const struct token *op, struct val *l, const 
         else if (l->type == LY_T_STR && r->type == LY_T_STR)
             rc = emit(c, OP_IN_STR, 0, -1);
         else
-            return type_error(c, op->line, op->col, "cannot look for a %s in a %s", lt, rt);
+            return type_error(c, op->line, op->col, "cannot look for %s in %s", a_type(l->type),
+                              a_type(r->type));
     } else {
         if (l->type != r->type)
             return type_error(c, op->line, op->col, "cannot compare %s with %s", lt, rt);
@@ -954,14 +967,14 @@ static int logical(struct comp *c, struct val *v, enum tok tk, enum op jump,
         struct token op = c->tok;
         struct val r = {0};
         if (v->type != LY_T_BOOL)
-            return type_error(c, op.line, op.col, "operator \"%s\" needs booleans, found %s",
-                              text, ly_expr_type_name(v->type));
+            return type_error(c, op.line, op.col, "operator \"%s\" needs booleans, found %s", text,
+                              ly_expr_type_name(v->type));
         size_t at = c->e->ncode;
         if (emit(c, jump, 0, -1) < 0 || next(c) < 0 || operand(c, &r) < 0)
             return -1;
         if (r.type != LY_T_BOOL)
-            return type_error(c, op.line, op.col, "operator \"%s\" needs booleans, found %s",
-                              text, ly_expr_type_name(r.type));
+            return type_error(c, op.line, op.col, "operator \"%s\" needs booleans, found %s", text,
+                              ly_expr_type_name(r.type));
         c->e->code[at] = (uint32_t)jump | (uint32_t)c->e->ncode << 8;
         v->is_const = false;
     }
@@ -1197,8 +1210,8 @@ static const char *attr(const char *const *keys, const char *const *values, size
 
 static int overflow(ly_error *err, const char *op)
 {
-    return ly_error_set(err, LY_EREFUSED, "expression_overflow", "",
-                        "integer overflow in \"%s\"", op);
+    return ly_error_set(err, LY_EREFUSED, "expression_overflow", "", "integer overflow in \"%s\"",
+                        op);
 }
 
 int ly_expr_eval(const ly_expr *e, const ly_expr_ctx *ctx, ly_expr_value *out, ly_error *err)
