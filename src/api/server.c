@@ -646,7 +646,9 @@ int ly_server_start(ly_store *store, const ly_server_config *cfg, ly_server **ou
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 1 ? cfg->threads : 1),
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_CONNECTION_LIMIT, 10000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_END);
+        /* Headers of both directions live here (bodies do not): 8 KiB is
+         * plenty, and libmicrohttpd clears it for every request. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192, MHD_OPTION_END);
     if (!s->mhd) {
         ly_server_stop(s, 0);
         return ly_error_set(err, LY_EINVAL, "listen_failed", "listen",
