@@ -94,6 +94,18 @@ static ly_expr *compile_ok(const char *src, unsigned scopes)
     return e;
 }
 
+/* The value borrows from the expression, so the last one is kept until the
+ * next call (or the end of the run). */
+static ly_expr *last;
+
+static int free_last(void **state)
+{
+    (void)state;
+    ly_expr_free(last);
+    last = NULL;
+    return 0;
+}
+
 static ly_expr_value eval_ok(const char *src, const ly_expr_ctx *ctx)
 {
     ly_expr *e = compile_ok(src, ALL);
@@ -104,7 +116,8 @@ static ly_expr_value eval_ok(const char *src, const ly_expr_ctx *ctx)
         fail_msg("eval(%s) = %d: %s %s", src, rc, err.code, err.message);
     if (v.type != ly_expr_type(e))
         fail_msg("eval(%s): value type %d, compiled type %d", src, v.type, ly_expr_type(e));
-    ly_expr_free(e);
+    ly_expr_free(last);
+    last = e;
     return v;
 }
 
@@ -1120,5 +1133,5 @@ int main(void)
         cmocka_unit_test(test_birthdays),
         cmocka_unit_test(test_reuse),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, free_last);
 }
