@@ -49,6 +49,9 @@ const char *ly_expr_type_name(enum ly_expr_type t);
 /* Bytecode instructions and the value stack depth evaluation needs. */
 size_t ly_expr_code_size(const ly_expr *e);
 size_t ly_expr_stack_depth(const ly_expr *e);
+/* The scopes (LY_EXPR_* flags) whose names the expression reads: an `items`
+ * filter that reads no item.* name selects all items or none. */
+unsigned ly_expr_scopes(const ly_expr *e);
 
 typedef struct ly_expr_item {
     const char *sku, *category;

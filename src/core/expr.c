@@ -78,6 +78,7 @@ struct ly_expr {
     struct klist *lists;
     size_t nlists, caplists;
     size_t maxdepth;
+    unsigned scopes_used;
     ly_arena arena; /* string and list constants */
 };
 
@@ -239,6 +240,8 @@ struct comp {
     int eline, ecol;
     int nest;
     size_t depth;
+    int64_t *list_ints; /* a list literal's elements while it is read */
+    const char **list_strs;
 };
 
 /* A compiled operand: its type, and its value when it is an integer
@@ -528,6 +531,18 @@ static int grow(void **arr, size_t *cap, size_t elem)
     return 0;
 }
 
+/* Gives back what a finished array does not use (keeping it if that fails). */
+static void shrink(void **arr, size_t n, size_t *cap, size_t elem)
+{
+    if (n == 0 || n == *cap)
+        return;
+    void *p = realloc(*arr, n * elem);
+    if (p) {
+        *arr = p;
+        *cap = n;
+    }
+}
+
 /* effect: how the instruction changes the stack depth. */
 static int emit(struct comp *c, enum op op, uint32_t arg, int effect)
 {
@@ -600,9 +615,14 @@ static int parse_list(struct comp *c, struct val *v)
     struct token open = c->tok;
     enum ly_expr_type elem = LY_T_INT;
     size_t n = 0;
-    /* Elements are literals; at most MAX_LIST, gathered first. */
-    int64_t *ints = ly_arena_alloc(&e->arena, MAX_LIST * sizeof *ints);
-    const char **strs = ly_arena_alloc(&e->arena, MAX_LIST * sizeof *strs);
+    /* Elements are literals; at most MAX_LIST, gathered first, then copied
+     * to the expression at their exact size. */
+    if (!c->list_ints)
+        c->list_ints = malloc(MAX_LIST * sizeof *c->list_ints);
+    if (!c->list_strs)
+        c->list_strs = malloc(MAX_LIST * sizeof *c->list_strs);
+    int64_t *ints = c->list_ints;
+    const char **strs = c->list_strs;
     if (!ints || !strs)
         return nomem(c);
     if (next(c) < 0)
@@ -650,7 +670,12 @@ static int parse_list(struct comp *c, struct val *v)
     }
     if (!GROW(e->lists, e->nlists, e->caplists))
         return nomem(c);
-    e->lists[e->nlists].items = elem == LY_T_INT ? (const void *)ints : (const void *)strs;
+    size_t bytes = elem == LY_T_INT ? n * sizeof *ints : n * sizeof *strs;
+    void *items = ly_arena_alloc(&e->arena, bytes);
+    if (!items)
+        return nomem(c);
+    memcpy(items, elem == LY_T_INT ? (const void *)ints : (const void *)strs, bytes);
+    e->lists[e->nlists].items = items;
     e->lists[e->nlists].n = n;
     if (emit(c, OP_LIST, (uint32_t)e->nlists++, +1) < 0)
         return -1;
@@ -722,6 +747,7 @@ static int parse_name(struct comp *c, struct val *v)
             return fail(c, "unknown_name", name.line, name.col, "\"%.*s\" cannot be used here",
                         shown, name.start);
         v->type = names[k].type;
+        c->e->scopes_used |= names[k].scope;
         return emit(c, OP_LOAD, (uint32_t)k, +1);
     }
     for (size_t k = 0; k < sizeof attr_prefixes / sizeof attr_prefixes[0]; k++) {
@@ -738,6 +764,7 @@ static int parse_name(struct comp *c, struct val *v)
         if (add_str(c, name.start + pl, name.len - pl, &idx) < 0)
             return -1;
         v->type = LY_T_STR;
+        c->e->scopes_used |= p->scope;
         return emit(c, p->op, idx, +1);
     }
     return fail(c, "unknown_name", name.line, name.col, "unknown name \"%.*s\"", shown, name.start);
@@ -1029,7 +1056,7 @@ int ly_expr_compile_at(const char *src, unsigned scopes, ly_expr **out, ly_error
     c.e = calloc(1, sizeof *c.e);
     if (!c.e)
         return ly_error_set(err, LY_ENOMEM, "out_of_memory", "", "out of memory");
-    ly_arena_init(&c.e->arena, 0);
+    ly_arena_init(&c.e->arena, 1024);
     struct val v = {0};
     if (next(&c) < 0 || parse_or(&c, &v) < 0)
         goto out;
@@ -1045,9 +1072,15 @@ int ly_expr_compile_at(const char *src, unsigned scopes, ly_expr **out, ly_error
         goto out;
     }
     c.e->type = v.type;
+    shrink((void **)&c.e->code, c.e->ncode, &c.e->capcode, sizeof *c.e->code);
+    shrink((void **)&c.e->ints, c.e->nints, &c.e->capints, sizeof *c.e->ints);
+    shrink((void **)&c.e->strs, c.e->nstrs, &c.e->capstrs, sizeof *c.e->strs);
+    shrink((void **)&c.e->lists, c.e->nlists, &c.e->caplists, sizeof *c.e->lists);
     *out = c.e;
     c.e = NULL;
 out:
+    free(c.list_ints);
+    free(c.list_strs);
     if (c.e) {
         ly_expr_free(c.e);
         if (line)
@@ -1077,6 +1110,11 @@ size_t ly_expr_code_size(const ly_expr *e)
 size_t ly_expr_stack_depth(const ly_expr *e)
 {
     return e->maxdepth;
+}
+
+unsigned ly_expr_scopes(const ly_expr *e)
+{
+    return e->scopes_used;
 }
 
 /* ---- evaluator ---- */

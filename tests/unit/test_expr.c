@@ -805,6 +805,48 @@ static void test_stack_depth(void **state)
     }
 }
 
+static void test_scopes_used(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *src;
+        unsigned scopes;
+    } cases[] = {
+        {"1 + 2 == 3", 0},
+        {"now > now - 1d", 0},
+        {"event.amount > 0", LY_EXPR_EVENT},
+        {"event.attributes.x == \"\"", LY_EXPR_EVENT},
+        {"item.sku == \"a\"", LY_EXPR_ITEM},
+        {"has_tag(item.tags, \"x\") || member.tier == \"gold\"", LY_EXPR_ITEM | LY_EXPR_MEMBER},
+        {"member.attributes.card == \"yes\"", LY_EXPR_MEMBER},
+        {"false && event.type == member.tier", LY_EXPR_EVENT | LY_EXPR_MEMBER},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ly_expr *e = compile_ok(cases[k].src, ALL);
+        if (ly_expr_scopes(e) != cases[k].scopes)
+            fail_msg("%s: scopes %u, want %u", cases[k].src, ly_expr_scopes(e), cases[k].scopes);
+        ly_expr_free(e);
+    }
+}
+
+/* Many list literals in one expression: each keeps only its own elements. */
+static void test_many_lists(void **state)
+{
+    (void)state;
+    char buf[LY_EXPR_MAX_SOURCE];
+    size_t n = 0;
+    for (int i = 0; i < 600; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%d in [%d, %d]", i ? " && " : "", i, i,
+                              -i);
+    ly_expr *e = compile_ok(buf, ALL);
+    ly_expr_ctx ctx = base_ctx();
+    ly_expr_value v;
+    ly_error err;
+    assert_int_equal(ly_expr_eval(e, &ctx, &v, &err), 0);
+    assert_int_equal(v.i, 1);
+    ly_expr_free(e);
+}
+
 /* ---- every binary operator against every pair of operand types ---- */
 
 static const char *const samples[] = {
@@ -1127,6 +1169,8 @@ int main(void)
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_compile_limits),
         cmocka_unit_test(test_stack_depth),
+        cmocka_unit_test(test_scopes_used),
+        cmocka_unit_test(test_many_lists),
         cmocka_unit_test(test_type_matrix),
         cmocka_unit_test(test_unary_and_function_matrix),
         cmocka_unit_test(test_zones),
