@@ -98,7 +98,8 @@ typedef struct ly_expr_value {
 /* Evaluates e; never allocates. 0, or LY_EREFUSED with err->code
  * "expression_overflow" (an integer overflowed) or "expression_error"
  * (division by zero at run time, item.* without an item, a lower() result
- * larger than the scratch buffer); LY_EINVAL for NULL arguments. */
+ * larger than the scratch buffer), err->field the "line:column" of the
+ * failing operator or name; LY_EINVAL for NULL arguments. */
 int ly_expr_eval(const ly_expr *e, const ly_expr_ctx *ctx, ly_expr_value *out, ly_error *err);
 
 #endif

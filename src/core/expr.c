@@ -70,6 +70,7 @@ struct klist {
 struct ly_expr {
     enum ly_expr_type type;
     uint32_t *code;
+    uint32_t *pos; /* per instruction: line << 16 | column, for run-time errors */
     size_t ncode, capcode;
     int64_t *ints;
     size_t nints, capints;
@@ -240,7 +241,8 @@ struct comp {
     int eline, ecol;
     int nest;
     size_t depth;
-    int64_t *list_ints; /* a list literal's elements while it is read */
+    int at_line, at_col; /* the source position given to the next instruction */
+    int64_t *list_ints;  /* a list literal's elements while it is read */
     const char **list_strs;
 };
 
@@ -403,6 +405,8 @@ static int lex_number(struct comp *c, struct token *t)
         i++;
     }
     t->kind = T_INT;
+    if (s[i] == '.' && is_digit(s[i + 1]))
+        return syntax(c, t, "numbers are whole: amounts are integers in minor units (cents)");
     if (is_alpha(s[i])) {
         size_t j = i;
         while (is_ident(s[j]))
@@ -511,6 +515,8 @@ static int next(struct comp *c)
         return syntax(c, t, "expected \"||\" (there is no \"|\" operator)");
     if (ch == '=')
         return syntax(c, t, "expected \"==\" (there is no assignment)");
+    if (ch == '\'')
+        return syntax(c, t, "strings are written in double quotes");
     if ((unsigned char)ch >= 0x20 && (unsigned char)ch < 0x7f)
         return syntax(c, t, "unexpected character \"%c\"", ch);
     return syntax(c, t, "unexpected byte 0x%02x", (unsigned char)ch);
@@ -547,8 +553,14 @@ static void shrink(void **arr, size_t n, size_t *cap, size_t elem)
 static int emit(struct comp *c, enum op op, uint32_t arg, int effect)
 {
     ly_expr *e = c->e;
-    if (!GROW(e->code, e->ncode, e->capcode))
-        return nomem(c);
+    if (e->ncode == e->capcode) {
+        size_t cap = e->capcode, pcap = e->capcode;
+        if (grow((void **)&e->code, &cap, sizeof *e->code) < 0 ||
+            grow((void **)&e->pos, &pcap, sizeof *e->pos) < 0)
+            return nomem(c);
+        e->capcode = cap;
+    }
+    e->pos[e->ncode] = (uint32_t)c->at_line << 16 | (uint32_t)c->at_col;
     e->code[e->ncode++] = (uint32_t)op | arg << 8;
     c->depth = (size_t)((long)c->depth + effect);
     if (c->depth > e->maxdepth)
@@ -748,6 +760,8 @@ static int parse_name(struct comp *c, struct val *v)
                         shown, name.start);
         v->type = names[k].type;
         c->e->scopes_used |= names[k].scope;
+        c->at_line = name.line;
+        c->at_col = name.col;
         return emit(c, OP_LOAD, (uint32_t)k, +1);
     }
     for (size_t k = 0; k < sizeof attr_prefixes / sizeof attr_prefixes[0]; k++) {
@@ -842,6 +856,8 @@ static int parse_unary(struct comp *c, struct val *v)
         if (v->type != LY_T_INT && v->type != LY_T_DURATION)
             return type_error(c, t.line, t.col, "operator \"-\" cannot be applied to %s",
                               a_type(v->type));
+        c->at_line = t.line;
+        c->at_col = t.col;
         if (emit(c, OP_NEG, 0, 0) < 0)
             return -1;
         if (v->is_const)
@@ -890,6 +906,8 @@ static int arith(struct comp *c, const struct token *op, struct val *l, const st
                 return type_error(c, r->line, r->col, "division by zero");
             l->type = ariths[i].result;
             l->is_const = false;
+            c->at_line = op->line;
+            c->at_col = op->col;
             return emit(c, arith_ops[k].op, 0, -1);
         }
     return type_error(c, op->line, op->col, "operator \"%s\" cannot be applied to %s and %s",
@@ -1030,6 +1048,7 @@ void ly_expr_free(ly_expr *e)
     if (!e)
         return;
     free(e->code);
+    free(e->pos);
     free(e->ints);
     free(e->strs);
     free(e->lists);
@@ -1072,6 +1091,8 @@ int ly_expr_compile_at(const char *src, unsigned scopes, ly_expr **out, ly_error
         goto out;
     }
     c.e->type = v.type;
+    size_t pcap = c.e->capcode;
+    shrink((void **)&c.e->pos, c.e->ncode, &pcap, sizeof *c.e->pos);
     shrink((void **)&c.e->code, c.e->ncode, &c.e->capcode, sizeof *c.e->code);
     shrink((void **)&c.e->ints, c.e->nints, &c.e->capints, sizeof *c.e->ints);
     shrink((void **)&c.e->strs, c.e->nstrs, &c.e->capstrs, sizeof *c.e->strs);
@@ -1246,11 +1267,25 @@ static const char *attr(const char *const *keys, const char *const *values, size
     return "";
 }
 
-static int overflow(ly_error *err, const char *op)
+/* A run-time failure of instruction pc: its source position is the field. */
+static int run_error(ly_error *err, const ly_expr *e, size_t pc, const char *code, const char *fmt,
+                     ...) __attribute__((format(printf, 5, 6)));
+
+static int run_error(ly_error *err, const ly_expr *e, size_t pc, const char *code, const char *fmt,
+                     ...)
 {
-    return ly_error_set(err, LY_EREFUSED, "expression_overflow", "", "integer overflow in \"%s\"",
-                        op);
+    char field[32], msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(field, sizeof field, "%u:%u", (unsigned)(e->pos[pc] >> 16),
+             (unsigned)(e->pos[pc] & 0xffff));
+    return ly_error_set(err, LY_EREFUSED, code, field, "%s", msg);
 }
+
+#define overflow(err, op)                                                                          \
+    run_error(err, e, pc, "expression_overflow", "integer overflow in \"%s\"", op)
 
 int ly_expr_eval(const ly_expr *e, const ly_expr_ctx *ctx, ly_expr_value *out, ly_error *err)
 {
@@ -1281,8 +1316,8 @@ int ly_expr_eval(const ly_expr *e, const ly_expr_ctx *ctx, ly_expr_value *out, l
             const char *base = (const char *)ctx;
             if (nm->kind >= I_STR) {
                 if (!ctx->item)
-                    return ly_error_set(err, LY_EREFUSED, "expression_error", "",
-                                        "%s used without an item", nm->name);
+                    return run_error(err, e, pc, "expression_error", "%s used without an item",
+                                     nm->name);
                 base = (const char *)ctx->item;
             }
             struct slot *s = &st[sp++];
@@ -1344,7 +1379,7 @@ int ly_expr_eval(const ly_expr *e, const ly_expr_ctx *ctx, ly_expr_value *out, l
         case OP_DIV:
         case OP_MOD:
             if (b->i == 0)
-                return ly_error_set(err, LY_EREFUSED, "expression_error", "", "division by zero");
+                return run_error(err, e, pc, "expression_error", "division by zero");
             if (a->i == INT64_MIN && b->i == -1)
                 return overflow(err, (ins & 0xff) == OP_DIV ? "/" : "%");
             a->i = (ins & 0xff) == OP_DIV ? a->i / b->i : a->i % b->i;

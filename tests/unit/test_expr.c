@@ -429,26 +429,28 @@ static void test_eval_lists(void **state)
 static const struct rcase {
     const char *src;
     const char *code;
+    const char *field; /* the failing operator */
 } rcases[] = {
-    {I64MX " + 1", "expression_overflow"},
-    {"-" I64MX " - 2", "expression_overflow"},
-    {I64MX " * 2", "expression_overflow"},
-    {"-" I64MX " * 3", "expression_overflow"},
-    {"(-" I64MX " - 1) / -1", "expression_overflow"},
-    {"(-" I64MX " - 1) % -1", "expression_overflow"},
-    {"-(-" I64MX " - 1)", "expression_overflow"},
-    {"event.amount * " I64MX, "expression_overflow"},
+    {I64MX " + 1", "expression_overflow", "1:21"},
+    {"-" I64MX " - 2", "expression_overflow", "1:22"},
+    {I64MX " * 2", "expression_overflow", "1:21"},
+    {"-" I64MX " * 3", "expression_overflow", "1:22"},
+    {"(-" I64MX " - 1) / -1", "expression_overflow", "1:28"},
+    {"(-" I64MX " - 1) % -1", "expression_overflow", "1:28"},
+    {"-(-" I64MX " - 1)", "expression_overflow", "1:1"},
+    {"event.amount * " I64MX, "expression_overflow", "1:14"},
     {"member.lifetime_spend * member.lifetime_spend * member.lifetime_spend * 1000",
-     "expression_overflow"},
-    {"now + 106751991167d > now", "expression_overflow"},
-    {"now - 106751991167d - 106751991167d < now", "expression_overflow"},
-    {"106751991167d + 106751991167d", "expression_overflow"},
-    {"-(now - now - 106751991167d - 106751991167d)", "expression_overflow"},
-    {"true && " I64MX " + 1 > 0", "expression_overflow"},
-    {"false || " I64MX " + 1 > 0", "expression_overflow"},
-    {"1 / (event.amount - 12345)", "expression_error"},
-    {"1 % (item.quantity - 3)", "expression_error"},
-    {"weekday(now) / (member.days_since_last_purchase - 7) > 0", "expression_error"},
+     "expression_overflow", "1:71"},
+    {"now + 106751991167d > now", "expression_overflow", "1:5"},
+    {"now - 106751991167d - 106751991167d < now", "expression_overflow", "1:21"},
+    {"106751991167d + 106751991167d", "expression_overflow", "1:15"},
+    {"-(now - now - 106751991167d - 106751991167d)", "expression_overflow", "1:29"},
+    {"true && " I64MX " + 1 > 0", "expression_overflow", "1:29"},
+    {"false || " I64MX " + 1 > 0", "expression_overflow", "1:30"},
+    {"event.amount > 0 &&\n  " I64MX " + event.amount > 0", "expression_overflow", "2:23"},
+    {"1 / (event.amount - 12345)", "expression_error", "1:3"},
+    {"1 % (item.quantity - 3)", "expression_error", "1:3"},
+    {"weekday(now) / (member.days_since_last_purchase - 7) > 0", "expression_error", "1:14"},
 };
 
 static void test_eval_errors(void **state)
@@ -476,6 +478,8 @@ static void test_eval_context_edges(void **state)
     ctx.item = NULL;
     assert_int_equal(ly_expr_eval(e, &ctx, &v, &err), LY_EREFUSED);
     assert_string_equal(err.code, "expression_error");
+    assert_string_equal(err.field, "1:1");
+    assert_string_equal(err.message, "item.sku used without an item");
     ly_expr_free(e);
 
     /* NULL strings and lists read as empty */
@@ -530,6 +534,10 @@ static const struct ccase {
     {"1 @ 2", ALL, "expression_error", "1:3", "unexpected character \"@\""},
     {"1 +\n  $", ALL, "expression_error", "2:3", "unexpected character \"$\""},
     {"\x01", ALL, "expression_error", "1:1", "unexpected byte 0x01"},
+    {"event.amount > 1.5", ALL, "expression_error", "1:16",
+     "numbers are whole: amounts are integers in minor units (cents)"},
+    {"event.type == 'a'", ALL, "expression_error", "1:15", "strings are written in double quotes"},
+    {"1.", ALL, "expression_error", "1:2", "unexpected character \".\""},
     {"event.", ALL, "expression_error", "1:7", "expected a name after \".\""},
     {"event..type", ALL, "expression_error", "1:7", "expected a name after \".\""},
     {"12x", ALL, "expression_error", "1:1", "unknown duration unit in \"12x\" (use d, h, m or s)"},
