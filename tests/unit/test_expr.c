@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -1167,6 +1168,50 @@ static void test_reuse(void **state)
     assert_string_equal(ly_expr_type_name((enum ly_expr_type)99), "unknown");
 }
 
+/* Several threads evaluating one compiled expression at once. */
+struct worker {
+    const ly_expr *e;
+    int id;
+    int wrong;
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    static const char *const tiers[] = {"GOLD", "Silver"};
+    for (int i = 0; i < 20000; i++) {
+        ly_expr_item it = item;
+        it.quantity = w->id * 100000 + i;
+        ly_expr_ctx ctx = base_ctx();
+        ctx.item = &it;
+        ctx.member_tier = tiers[i % 2];
+        ly_expr_value v;
+        ly_error err;
+        if (ly_expr_eval(w->e, &ctx, &v, &err) != 0 || v.i != (i % 2 == 0))
+            w->wrong++;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    ly_expr *e = compile_ok("item.quantity % 2 == 0 && lower(member.tier) == \"gold\" && "
+                            "weekday(event.occurred_at) == 6",
+                            ALL);
+    pthread_t th[4];
+    struct worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){.e = e, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(w[i].wrong, 0);
+    }
+    ly_expr_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1184,6 +1229,7 @@ int main(void)
         cmocka_unit_test(test_zones),
         cmocka_unit_test(test_birthdays),
         cmocka_unit_test(test_reuse),
+        cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, free_last);
 }
