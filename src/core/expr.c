@@ -339,10 +339,11 @@ static int lex_string(struct comp *c, struct token *t)
 {
     const char *s = c->src;
     size_t i = c->pos + 1, n = 0;
-    /* The decoded text is never longer than the source. */
+    /* The decoded text is never longer than its source up to the closing
+     * quote (or wherever the string turns out to be unterminated). */
     size_t cap = 0;
-    while (s[i + cap] && s[i + cap] != '\n')
-        cap++;
+    while (s[i + cap] && s[i + cap] != '\n' && s[i + cap] != '"')
+        cap += s[i + cap] == '\\' && s[i + cap + 1] && s[i + cap + 1] != '\n' ? 2 : 1;
     char *out = ly_arena_alloc(&c->e->arena, cap + 1);
     if (!out)
         return nomem(c);

@@ -782,6 +782,16 @@ static void test_compile_limits(void **state)
     e = compile_ok(buf, ALL);
     ly_expr_free(e);
 
+    /* many strings on one long line */
+    n = (size_t)sprintf(buf, "\"a\\\"\" in [");
+    for (int i = 0; i < 1000; i++)
+        n += (size_t)sprintf(buf + n, "%s\"%c\\\"\"", i ? "," : "", 'a' + i % 26);
+    strcpy(buf + n, "]");
+    e = compile_ok(buf, ALL);
+    assert_int_equal(ly_expr_eval(e, &ctx, &v, &err), 0);
+    assert_int_equal(v.i, 1);
+    ly_expr_free(e);
+
     assert_int_equal(ly_expr_compile(NULL, ALL, &e, &err), LY_EINVAL);
     assert_int_equal(ly_expr_compile("1", ALL, NULL, &err), LY_EINVAL);
     assert_int_equal(ly_expr_compile("(", ALL, &e, NULL), LY_EREFUSED);
