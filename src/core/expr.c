@@ -13,8 +13,8 @@
 #include "loyal/arena.h"
 #include "loyal/timeutil.h"
 
-#define MAX_STACK 64 /* value stack slots; deeper expressions are refused */
-#define MAX_NEST  40 /* nesting of parentheses, unary operators and calls */
+#define MAX_STACK 128 /* value stack slots: more than MAX_NEST levels can fill */
+#define MAX_NEST  40  /* nesting of parentheses, unary operators and calls */
 #define MAX_LIST  1024
 #define MAX_ARGS  2
 #define MS_DAY    86400000LL

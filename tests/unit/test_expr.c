@@ -739,6 +739,22 @@ static void test_compile_limits(void **state)
     assert_int_equal(ly_expr_stack_depth(e), 1);
     ly_expr_free(e);
 
+    /* each level of parentheses can hold two pending operands */
+    n = 0;
+    for (int i = 0; i < 39; i++)
+        n += (size_t)sprintf(buf + n, "1 + 2 * (");
+    buf[n++] = '3';
+    for (int i = 0; i < 39; i++)
+        buf[n++] = ')';
+    strcpy(buf + n, " == 0");
+    e = compile_ok(buf, ALL);
+    assert_int_equal(ly_expr_stack_depth(e), 2 * 39 + 1);
+    ly_expr_ctx deep = base_ctx();
+    ly_expr_value dv;
+    assert_int_equal(ly_expr_eval(e, &deep, &dv, &err), 0);
+    assert_int_equal(dv.i, 0);
+    ly_expr_free(e);
+
     memset(buf, '!', 100);
     strcpy(buf + 100, "true");
     assert_int_equal(ly_expr_compile(buf, ALL, &e, &err), LY_EREFUSED);
