@@ -34,8 +34,8 @@ static int64_t at(const char *rfc3339)
 
 /* ---- the fixed context ---- */
 
-static const char *const event_attr_names[] = {"source", "campaign"};
-static const char *const event_attr_values[] = {"app", "Winter"};
+static const char *const event_attr_names[] = {"source", "campaign", "utm_source2", "Source"};
+static const char *const event_attr_values[] = {"app", "Winter", "mail", "APP"};
 static const char *const member_attr_names[] = {"card", "city"};
 static const char *const member_attr_values[] = {"yes", "Boston"};
 static const char *const member_tags[] = {"vip", "card_holder"};
@@ -63,7 +63,7 @@ static ly_expr_ctx base_ctx(void)
         .event_occurred_at = at("2027-01-09T14:30:00Z"), /* a Saturday */
         .event_attr_names = event_attr_names,
         .event_attr_values = event_attr_values,
-        .nevent_attrs = 2,
+        .nevent_attrs = 4,
         .item = &item,
         .member_tier = "gold",
         .member_status = "active",
@@ -159,6 +159,16 @@ static const struct ecase {
     {"# leading comment\n5", LY_T_INT, 5, NULL},
     {"\t1\r\n+\t2\n", LY_T_INT, 3, NULL},
     {"1+2", LY_T_INT, 3, NULL},
+    {"1 in[1]", B, 1, NULL},
+    {"!true||false", B, 0, NULL},
+    {"(1<2)&&(2>=2)", B, 1, NULL},
+    {"weekday (now)", LY_T_INT, 6, NULL},
+    {"weekday(\n  now\n)", LY_T_INT, 6, NULL},
+    {"event.attributes.utm_source2", LY_T_STR, 0, "mail"},
+    {"event.attributes.Source", LY_T_STR, 0, "APP"},
+    {"event.attributes.source_", LY_T_STR, 0, ""},
+    {"event.attributes.2", LY_T_STR, 0, ""},
+    {"\"b\"in[\"a\",\"b\"]||false", B, 1, NULL},
     {"1-2", LY_T_INT, -1, NULL},
     {"1--2", LY_T_INT, 3, NULL},
     /* arithmetic, precedence and associativity */
@@ -670,6 +680,12 @@ static const struct ccase {
     {"Event.type", ALL, "unknown_name", "1:1", "unknown name \"Event.type\""},
     {"NOW", ALL, "unknown_name", "1:1", "unknown name \"NOW\""},
     {"TRUE", ALL, "unknown_name", "1:1", "unknown name \"TRUE\""},
+    {"true_", ALL, "unknown_name", "1:1", "unknown name \"true_\""},
+    {"inx", ALL, "unknown_name", "1:1", "unknown name \"inx\""},
+    {"nowx", ALL, "unknown_name", "1:1", "unknown name \"nowx\""},
+    {"now.x", ALL, "unknown_name", "1:1", "unknown name \"now.x\""},
+    {"item._sku", ALL, "unknown_name", "1:1", "unknown name \"item._sku\""},
+    {"1 + event.Amount", ALL, "unknown_name", "1:5", "unknown name \"event.Amount\""},
     {"foo(1)", ALL, "unknown_name", "1:1", "unknown function \"foo\""},
     {"event.type(1)", ALL, "unknown_name", "1:1", "unknown function \"event.type\""},
     {"item.sku == \"x\"", LY_EXPR_EVENT | LY_EXPR_MEMBER, "unknown_name", "1:1",
