@@ -1,8 +1,8 @@
 /* libFuzzer harness for the expression language: every input is compiled
  * (its first byte picks the scopes) and, when it compiles, evaluated against
  * a fixed context in UTC and in America/New_York. Evaluation must not
- * allocate: a sanitizer malloc hook aborts if it does. tests/fuzz/README.md
- * says how to build and run it. */
+ * allocate (a sanitizer malloc hook aborts if it does) and must give the same
+ * answer twice. tests/fuzz/README.md says how to build and run it. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,12 +70,18 @@ static void eval_in(const ly_expr *e, const ly_tz *tz)
         .scratch = scratch,
         .scratch_size = sizeof scratch,
     };
-    ly_expr_value v;
-    ly_error err;
+    ly_expr_value v, again;
+    ly_error err, err2;
     in_eval = 1;
     int rc = ly_expr_eval(e, &ctx, &v, &err);
+    int rc2 = ly_expr_eval(e, &ctx, &again, &err2);
     in_eval = 0;
+    /* the same context gives the same answer: evaluation keeps no state */
+    if (rc != rc2 || (rc == 0 && (v.type != again.type || v.i != again.i || v.len != again.len)))
+        abort();
     if (rc == 0 && v.type != ly_expr_type(e))
+        abort();
+    if (ly_expr_stack_depth(e) > 128)
         abort();
     if (rc != 0 && (rc != LY_EREFUSED || err.message[0] == '\0'))
         abort();
