@@ -102,4 +102,13 @@ typedef struct ly_expr_value {
  * failing operator or name; LY_EINVAL for NULL arguments. */
 int ly_expr_eval(const ly_expr *e, const ly_expr_ctx *ctx, ly_expr_value *out, ly_error *err);
 
+/* Why a condition is false in ctx: the first of its conditions (the operands
+ * of its outermost && chain; the whole expression when it has none, or has
+ * an || outside parentheses) that is false, as its source text in buf,
+ * NUL-terminated, cut to "..." if it does not fit. buf is "" when the
+ * expression is true. Never allocates. 0, the errors of ly_expr_eval, or
+ * LY_EINVAL for an expression that is not boolean. */
+int ly_expr_explain(const ly_expr *e, const ly_expr_ctx *ctx, char *buf, size_t size,
+                    ly_error *err);
+
 #endif

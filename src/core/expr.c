@@ -43,6 +43,7 @@ enum op {
     OP_IN_LINT,   /* integer in list of integers */
     OP_IN_STR,    /* substring */
     OP_JF_OR_POP, /* &&: if the top is false jump to arg (keeping it), else pop */
+    OP_JF_TOP,    /* the same, between the conditions of the outermost && chain */
     OP_JT_OR_POP, /* ||: if the top is true jump to arg (keeping it), else pop */
     OP_WEEKDAY,
     OP_HOUR,
@@ -80,6 +81,14 @@ struct ly_expr {
     size_t nlists, caplists;
     size_t maxdepth;
     unsigned scopes_used;
+    /* The conditions of the outermost && chain (the whole expression when
+     * there is none), as byte ranges of src, for ly_expr_explain: the i-th
+     * OP_JF_TOP follows the i-th condition. */
+    const char *src;
+    struct span {
+        uint32_t start, end;
+    } * conds;
+    size_t nconds, capconds;
     ly_arena arena; /* string and list constants */
 };
 
@@ -234,6 +243,8 @@ struct comp {
     int line;
     size_t line_start;
     struct token tok;
+    size_t prev_end; /* where the token before tok ends */
+    bool top_or;     /* the outermost level has an || */
     unsigned scopes;
     ly_expr *e;
     ly_error *err;
@@ -485,6 +496,8 @@ static int next(struct comp *c)
         }
     }
     struct token *t = &c->tok;
+    if (t->start)
+        c->prev_end = (size_t)(t->start - c->src) + t->len;
     memset(t, 0, sizeof *t);
     t->start = s + c->pos;
     t->line = c->line;
@@ -1004,19 +1017,39 @@ static int parse_cmp(struct comp *c, struct val *v)
     return 0;
 }
 
+static int add_cond(struct comp *c, size_t start)
+{
+    ly_expr *e = c->e;
+    if (!GROW(e->conds, e->nconds, e->capconds))
+        return nomem(c);
+    e->conds[e->nconds].start = (uint32_t)start;
+    e->conds[e->nconds++].end = (uint32_t)c->prev_end;
+    return 0;
+}
+
 static int logical(struct comp *c, struct val *v, enum tok tk, enum op jump,
                    int (*operand)(struct comp *, struct val *), const char *text)
 {
-    if (operand(c, v) < 0)
+    /* The outermost && chain remembers its conditions for explanations. */
+    bool top = tk == T_AND && c->nest == 0;
+    if (top)
+        jump = OP_JF_TOP;
+    size_t start = (size_t)(c->tok.start - c->src);
+    if (operand(c, v) < 0 || (top && add_cond(c, start) < 0))
         return -1;
     while (c->tok.kind == tk) {
+        if (tk == T_OR && c->nest == 0)
+            c->top_or = true;
         struct token op = c->tok;
         struct val r = {0};
         if (v->type != LY_T_BOOL)
             return type_error(c, op.line, op.col, "operator \"%s\" needs booleans, found %s", text,
                               ly_expr_type_name(v->type));
         size_t at = c->e->ncode;
-        if (emit(c, jump, 0, -1) < 0 || next(c) < 0 || operand(c, &r) < 0)
+        if (emit(c, jump, 0, -1) < 0 || next(c) < 0)
+            return -1;
+        start = (size_t)(c->tok.start - c->src);
+        if (operand(c, &r) < 0 || (top && add_cond(c, start) < 0))
             return -1;
         if (r.type != LY_T_BOOL)
             return type_error(c, op.line, op.col, "operator \"%s\" needs booleans, found %s", text,
@@ -1053,6 +1086,7 @@ void ly_expr_free(ly_expr *e)
     free(e->ints);
     free(e->strs);
     free(e->lists);
+    free(e->conds);
     ly_arena_release(&e->arena);
     free(e);
 }
@@ -1092,6 +1126,19 @@ int ly_expr_compile_at(const char *src, unsigned scopes, ly_expr **out, ly_error
         goto out;
     }
     c.e->type = v.type;
+    if (c.top_or) {
+        /* a || at the top: the conditions are the whole expression */
+        for (size_t i = 0; i < c.e->ncode; i++)
+            if ((c.e->code[i] & 0xff) == OP_JF_TOP)
+                c.e->code[i] = (c.e->code[i] & ~(uint32_t)0xff) | OP_JF_OR_POP;
+        c.e->conds[0].end = (uint32_t)c.prev_end;
+        c.e->nconds = 1;
+    }
+    c.e->src = ly_arena_strdup(&c.e->arena, src);
+    if (!c.e->src) {
+        nomem(&c);
+        goto out;
+    }
     size_t pcap = c.e->capcode;
     shrink((void **)&c.e->pos, c.e->ncode, &pcap, sizeof *c.e->pos);
     shrink((void **)&c.e->code, c.e->ncode, &c.e->capcode, sizeof *c.e->code);
@@ -1288,10 +1335,11 @@ static int run_error(ly_error *err, const ly_expr *e, size_t pc, const char *cod
 #define overflow(err, op)                                                                          \
     run_error(err, e, pc, "expression_overflow", "integer overflow in \"%s\"", op)
 
-int ly_expr_eval(const ly_expr *e, const ly_expr_ctx *ctx, ly_expr_value *out, ly_error *err)
+/* Evaluates e; *first_top, when given, receives the instruction of the
+ * first OP_JF_TOP that jumped (SIZE_MAX if none did). */
+static int run(const ly_expr *e, const ly_expr_ctx *ctx, ly_expr_value *out, ly_error *err,
+               size_t *first_top)
 {
-    if (!e || !ctx || !out)
-        return ly_error_set(err, LY_EINVAL, "invalid_request", "", "missing argument");
     struct slot st[MAX_STACK + 1];
     size_t sp = 0; /* st[sp - 1] is the top */
     ly_civil cv, cv2;
@@ -1429,6 +1477,10 @@ int ly_expr_eval(const ly_expr *e, const ly_expr_ctx *ctx, ly_expr_value *out, l
             *a = (struct slot){.i = r};
             sp--;
             break;
+        case OP_JF_TOP:
+            if (!b->i && first_top && *first_top == SIZE_MAX)
+                *first_top = pc;
+            __attribute__((fallthrough));
         case OP_JF_OR_POP:
             if (!b->i)
                 pc = arg - 1;
@@ -1511,6 +1563,47 @@ int ly_expr_eval(const ly_expr *e, const ly_expr_ctx *ctx, ly_expr_value *out, l
     default:
         out->i = v->i;
         break;
+    }
+    return 0;
+}
+
+int ly_expr_eval(const ly_expr *e, const ly_expr_ctx *ctx, ly_expr_value *out, ly_error *err)
+{
+    if (!e || !ctx || !out)
+        return ly_error_set(err, LY_EINVAL, "invalid_request", "", "missing argument");
+    return run(e, ctx, out, err, NULL);
+}
+
+int ly_expr_explain(const ly_expr *e, const ly_expr_ctx *ctx, char *buf, size_t size, ly_error *err)
+{
+    if (!e || !ctx || !buf || size == 0)
+        return ly_error_set(err, LY_EINVAL, "invalid_request", "", "missing argument");
+    buf[0] = '\0';
+    if (e->type != LY_T_BOOL)
+        return ly_error_set(err, LY_EINVAL, "type_error", "", "the expression is not a condition");
+    size_t jumped = SIZE_MAX;
+    ly_expr_value v;
+    int rc = run(e, ctx, &v, err, &jumped);
+    if (rc != 0 || v.i)
+        return rc;
+    /* The condition that failed is the one the first top-level jump follows,
+     * or the last one when no jump was taken. */
+    size_t k = 0;
+    for (size_t pc = 0; pc < e->ncode && pc < jumped; pc++)
+        if ((e->code[pc] & 0xff) == OP_JF_TOP)
+            k++;
+    if (k >= e->nconds)
+        k = e->nconds - 1;
+    const struct span *sp = &e->conds[k];
+    size_t len = sp->end - sp->start;
+    if (len < size) {
+        memcpy(buf, e->src + sp->start, len);
+        buf[len] = '\0';
+    } else {
+        memcpy(buf, e->src + sp->start, size - 1);
+        buf[size - 1] = '\0';
+        if (size >= 4)
+            memcpy(buf + size - 4, "...", 3);
     }
     return 0;
 }

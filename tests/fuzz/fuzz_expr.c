@@ -75,7 +75,12 @@ static void eval_in(const ly_expr *e, const ly_tz *tz)
     in_eval = 1;
     int rc = ly_expr_eval(e, &ctx, &v, &err);
     int rc2 = ly_expr_eval(e, &ctx, &again, &err2);
+    char why[48] = "x";
+    int rc3 = ly_expr_type(e) == LY_T_BOOL ? ly_expr_explain(e, &ctx, why, sizeof why, &err2) : rc;
     in_eval = 0;
+    /* an explanation exactly when the condition is false */
+    if (rc3 != rc || (ly_expr_type(e) == LY_T_BOOL && rc == 0 && (why[0] == '\0') != (v.i != 0)))
+        abort();
     /* the same context gives the same answer: evaluation keeps no state */
     if (rc != rc2 || (rc == 0 && (v.type != again.type || v.i != again.i || v.len != again.len)))
         abort();

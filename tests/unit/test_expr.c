@@ -1210,6 +1210,69 @@ static void test_reuse(void **state)
     assert_string_equal(ly_expr_type_name((enum ly_expr_type)99), "unknown");
 }
 
+/* Why a rule did not match: the first false condition of the outermost
+ * && chain. */
+static void test_explain(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *src;
+        const char *why;
+    } cases[] = {
+        {"event.channel == \"web\" && weekday(event.occurred_at) >= 6", "event.channel == \"web\""},
+        {"weekday(event.occurred_at) >= 6 && event.channel == \"web\"", "event.channel == \"web\""},
+        {"weekday(event.occurred_at) >= 6 && event.channel == \"web\" && 1 / (item.quantity - 3) > "
+         "1",
+         "event.channel == \"web\""},
+        {"event.amount > 0 &&\n  (member.tier == \"silver\" && true) && true",
+         "(member.tier == \"silver\" && true)"},
+        {"event.amount > 0 && event.amount > 100000 # not that much", "event.amount > 100000"},
+        {"  # leading comment\n  event.amount > 100000  ", "event.amount > 100000"},
+        {"event.channel == \"web\" || false", "event.channel == \"web\" || false"},
+        {"true && false || event.amount < 0", "true && false || event.amount < 0"},
+        {"(true && false) || false", "(true && false) || false"},
+        {"!(true && true)", "!(true && true)"},
+        {"true && !(true && true)", "!(true && true)"},
+        {"has_tag(member.tags, \"vip\") && starts_with(item.sku, \"TEA\")",
+         "starts_with(item.sku, \"TEA\")"},
+        {"true && true", ""},
+        {"event.amount > 0", ""},
+    };
+    ly_expr_ctx ctx = base_ctx();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ly_expr *e = compile_ok(cases[k].src, ALL);
+        char buf[128] = "junk";
+        ly_error err = {0};
+        int rc = ly_expr_explain(e, &ctx, buf, sizeof buf, &err);
+        if (rc != 0 || strcmp(buf, cases[k].why) != 0)
+            fail_msg("%s: rc %d \"%s\", want \"%s\"", cases[k].src, rc, buf, cases[k].why);
+        /* explaining does not change what evaluation gives */
+        ly_expr_value v;
+        assert_int_equal(ly_expr_eval(e, &ctx, &v, &err), 0);
+        assert_int_equal(v.i, cases[k].why[0] == '\0');
+        ly_expr_free(e);
+    }
+
+    ly_expr *e = compile_ok("event.amount > 0 && event.channel == \"web\"", ALL);
+    char buf[8];
+    ly_error err;
+    assert_int_equal(ly_expr_explain(e, &ctx, buf, sizeof buf, &err), 0);
+    assert_string_equal(buf, "even...");
+    assert_int_equal(ly_expr_explain(e, &ctx, buf, 1, &err), 0);
+    assert_string_equal(buf, "");
+    assert_int_equal(ly_expr_explain(e, &ctx, buf, 0, &err), LY_EINVAL);
+    ly_expr_free(e);
+
+    e = compile_ok("event.amount", ALL);
+    assert_int_equal(ly_expr_explain(e, &ctx, buf, sizeof buf, &err), LY_EINVAL);
+    ly_expr_free(e);
+
+    e = compile_ok("event.amount > 0 && 1 / (event.amount - 12345) > 0", ALL);
+    assert_int_equal(ly_expr_explain(e, &ctx, buf, sizeof buf, &err), LY_EREFUSED);
+    assert_string_equal(err.code, "expression_error");
+    ly_expr_free(e);
+}
+
 /* Several threads evaluating one compiled expression at once. */
 struct worker {
     const ly_expr *e;
@@ -1272,6 +1335,7 @@ int main(void)
         cmocka_unit_test(test_birthdays),
         cmocka_unit_test(test_reuse),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_explain),
     };
     return cmocka_run_group_tests(tests, NULL, free_last);
 }
