@@ -15,7 +15,9 @@
 # default 1000), BATCH_CLIENTS (concurrent batch requests, default 4), WARMUP
 # (untimed run before each measurement, default 2s; 0 skips it), PARTS
 # ("read write" by default; either alone runs only that part), KEEP_TMP=1
-# keeps the temporary directory (databases, logs, wrk output).
+# keeps the temporary directory (databases, logs, wrk output), READ_ROUNDS
+# (alternating rounds of the two read servers, each keeping its median;
+# default 3).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,6 +25,7 @@ cd "$ROOT"
 
 DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
+READ_ROUNDS=${READ_ROUNDS:-3}
 MEMBERS=${MEMBERS:-10000}
 WARMUP=${WARMUP:-2s}
 PURCHASE_MEMBERS=${PURCHASE_MEMBERS:-1000}
@@ -301,16 +304,7 @@ if part read; then
     export BENCH_KEY=$read_key BENCH_FIRST=$first BENCH_MEMBERS=$((last - first + 1))
     read_members=$BENCH_MEMBERS
 
-    echo "bench: Loyal, GET /v1/members/{id}, $DURATION" >&2
-    run_wrk "$base" "$tmp/wrk-loyal.txt"
-    parse_wrk "$tmp/wrk-loyal.txt"
-    loyal_rps=$rps loyal_p50=$p50 loyal_p99=$p99 loyal_total=$total loyal_non2xx=$non2xx
-    loyal_sockerr=$sockerr
-    stop_pid "$loyal_pid"
-    pids=()
-    [[ $loyal_non2xx == 0 ]] || die "Loyal answered $loyal_non2xx requests with a non-2xx status"
-
-    # --- bare libmicrohttpd ------------------------------------------------------
+    # --- bare libmicrohttpd, beside it ------------------------------------------
 
     port=$(free_port)
     "$BUILD/bare_mhd" "$port" "$THREADS" >"$tmp/bare.log" 2>&1 &
@@ -318,15 +312,33 @@ if part read; then
     pids+=("$bare_pid")
     wait_http "http://127.0.0.1:$port/" "$bare_pid" "$tmp/bare.log"
 
-    echo "bench: bare libmicrohttpd, same requests, $DURATION" >&2
-    run_wrk "http://127.0.0.1:$port" "$tmp/wrk-bare.txt"
-    parse_wrk "$tmp/wrk-bare.txt"
+    # Both servers are up (an idle one costs nothing); they take turns for
+    # READ_ROUNDS rounds and each keeps its median round, so that a burst of
+    # other work on the machine skews one round, not the ratio.
+    loyal_runs=() bare_runs=()
+    for ((round = 1; round <= READ_ROUNDS; round++)); do
+        echo "bench: round $round/$READ_ROUNDS: Loyal, GET /v1/members/{id}, $DURATION" >&2
+        run_wrk "$base" "$tmp/wrk-loyal-$round.txt"
+        parse_wrk "$tmp/wrk-loyal-$round.txt"
+        [[ $non2xx == 0 ]] || die "Loyal answered $non2xx requests with a non-2xx status"
+        loyal_runs+=("$rps $round")
+        echo "bench: round $round/$READ_ROUNDS: bare libmicrohttpd, same requests, $DURATION" >&2
+        run_wrk "http://127.0.0.1:$port" "$tmp/wrk-bare-$round.txt"
+        parse_wrk "$tmp/wrk-bare-$round.txt"
+        [[ $non2xx == 0 ]] || die "bare_mhd answered $non2xx requests with a non-2xx status"
+        bare_runs+=("$rps $round")
+    done
+    median_round() { printf '%s\n' "$@" | sort -n | awk '{ r[NR] = $2 } END { print r[int((NR + 1) / 2)] }'; }
+    parse_wrk "$tmp/wrk-loyal-$(median_round "${loyal_runs[@]}").txt"
+    loyal_rps=$rps loyal_p50=$p50 loyal_p99=$p99 loyal_total=$total loyal_non2xx=$non2xx
+    loyal_sockerr=$sockerr
+    parse_wrk "$tmp/wrk-bare-$(median_round "${bare_runs[@]}").txt"
     bare_rps=$rps bare_p50=$p50 bare_p99=$p99 bare_total=$total bare_non2xx=$non2xx
     bare_sockerr=$sockerr
     bare_body=$(grep -o '[0-9]*-byte body' "$tmp/bare.log" | grep -o '^[0-9]*' || echo '~370')
+    stop_pid "$loyal_pid"
     stop_pid "$bare_pid"
     pids=()
-    [[ $bare_non2xx == 0 ]] || die "bare_mhd answered $bare_non2xx requests with a non-2xx status"
 fi
 
 # ==== durable writes: purchases ==================================================
@@ -477,8 +489,9 @@ if part read; then
   \`read\` key (so every request also authenticates its key).
 - The limit: \`bench/bare_mhd.c\`, libmicrohttpd with the same flags and
   options as Loyal ($THREADS pool threads, epoll, turbo) answering the same
-  requests with a fixed member-shaped JSON body of $bare_body bytes, measured
-  right after Loyal in the same run.
+  requests with a fixed member-shaped JSON body of $bare_body bytes, running
+  beside Loyal: the two take turns for $READ_ROUNDS rounds and each figure is
+  that server's median round.
 - \`wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION --latency -s bench/member_get.lua\`:
   $CONNECTIONS keep-alive connections, after an untimed $WARMUP warm-up.
 - Aim: Loyal at least 40% of the bare server's requests per second.
