@@ -1,6 +1,7 @@
 /* JSON writer: appends to one buffer, doubling it as needed. */
 #include "loyal/jsonw.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,10 +132,37 @@ void ly_jw_str(ly_jw *w, const char *s)
 
 void ly_jw_int(ly_jw *w, int64_t v)
 {
+    /* By hand, from the end: printf costs more than the rest of a small answer. */
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    char *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
     comma(w);
-    put(w, tmp, (size_t)n);
+    put(w, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void ly_jw_id(ly_jw *w, const char *prefix, int64_t id)
+{
+    char tmp[48];
+    size_t n = strlen(prefix);
+    if (n > 20)
+        n = 20;
+    memcpy(tmp + 1, prefix, n);
+    tmp[0] = '"';
+    char digits[24], *p = digits + sizeof digits;
+    uint64_t u = id < 0 ? 0 : (uint64_t)id;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    size_t d = (size_t)(digits + sizeof digits - p);
+    memcpy(tmp + 1 + n, p, d);
+    tmp[1 + n + d] = '"';
+    comma(w);
+    put(w, tmp, n + d + 2);
 }
 
 void ly_jw_bool(ly_jw *w, int v)

@@ -4,6 +4,7 @@
 #include "loyal/timeutil.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "loyal/error.h"
@@ -53,8 +54,24 @@ void ly_time_format(int64_t ms, char buf[LY_TIME_BUFSZ])
     unsigned m, d;
     ly_civil_from_days(days, &y, &m, &d);
     int h = (int)(rem / 3600000), mi = (int)(rem / 60000 % 60), s = (int)(rem / 1000 % 60);
-    snprintf(buf, LY_TIME_BUFSZ, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d, h, mi,
-             s, (int)(rem % 1000));
+    if (y < 0 || y > 9999) {
+        snprintf(buf, LY_TIME_BUFSZ, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d, h,
+                 mi, s, (int)(rem % 1000));
+        return;
+    }
+    /* By hand: every answer formats a few of these, and printf is slow. */
+    static const char pattern[] = "0000-00-00T00:00:00.000Z";
+    const int fields[][3] = {{0, 4, (int)y},
+                             {5, 2, (int)m},
+                             {8, 2, (int)d},
+                             {11, 2, h},
+                             {14, 2, mi},
+                             {17, 2, s},
+                             {20, 3, (int)(rem % 1000)}};
+    memcpy(buf, pattern, sizeof pattern);
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
+        for (int i = fields[f][1] - 1, v = fields[f][2]; i >= 0; i--, v /= 10)
+            buf[fields[f][0] + i] = (char)('0' + v % 10);
 }
 
 static int is_leap(int64_t y)

@@ -311,13 +311,12 @@ int ly_member_id_parse(const char *s, int64_t *id)
 
 void ly_member_write(const ly_member *m, ly_jw *w)
 {
-    char created[LY_TIME_BUFSZ], updated[LY_TIME_BUFSZ], id[32];
+    char created[LY_TIME_BUFSZ], updated[LY_TIME_BUFSZ];
     ly_time_format(m->created_at, created);
     ly_time_format(m->updated_at, updated);
-    snprintf(id, sizeof id, "mem_%lld", (long long)m->id);
     ly_jw_obj_begin(w);
     ly_jw_key(w, "id");
-    ly_jw_str(w, id);
+    ly_jw_id(w, "mem_", m->id);
     ly_jw_key(w, "external_id");
     ly_jw_str(w, m->external_id);
     ly_jw_key(w, "email");

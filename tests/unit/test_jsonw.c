@@ -96,12 +96,29 @@ static void test_large_output_grows(void **state)
     free(out);
 }
 
+static void test_ids(void **state)
+{
+    (void)state;
+    ly_jw w;
+    ly_jw_init(&w);
+    ly_jw_arr_begin(&w);
+    ly_jw_id(&w, "mem_", 0);
+    ly_jw_id(&w, "mem_", 42);
+    ly_jw_id(&w, "ent_", INT64_MAX);
+    ly_jw_arr_end(&w);
+    size_t len;
+    char *out = ly_jw_finish(&w, &len);
+    assert_string_equal(out, "[\"mem_0\",\"mem_42\",\"ent_9223372036854775807\"]");
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_structure),
         cmocka_unit_test(test_escaping_round_trips),
         cmocka_unit_test(test_large_output_grows),
+        cmocka_unit_test(test_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
