@@ -52,25 +52,27 @@ void ly_route_find(const ly_route *table, size_t n, const char *method, const ch
     m->path_known = 0;
     m->nparams = 0;
     m->allow[0] = '\0';
+    /* The usual case first: only rows of the request's method are matched. */
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(table[i].method, method) == 0 && match_path(table[i].pattern, path, m)) {
+            m->index = (int)i;
+            m->path_known = 1;
+            return;
+        }
+    /* No such route: which methods does the path have, for a 405's Allow? */
     ly_route_match scratch;
     for (size_t i = 0; i < n; i++) {
         if (!match_path(table[i].pattern, path, &scratch))
             continue;
         m->path_known = 1;
         allow_add(m, table[i].method);
-        if (m->index < 0 && strcmp(table[i].method, method) == 0) {
-            m->index = (int)i;
-            m->nparams = scratch.nparams;
-            memcpy(m->params, scratch.params, scratch.nparams * sizeof m->params[0]);
-        }
     }
-    if (m->index >= 0 || !m->path_known)
+    if (!m->path_known || strcmp(method, "HEAD") != 0)
         return;
     /* HEAD is served wherever GET is. */
-    if (strcmp(method, "HEAD") == 0)
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(table[i].method, "GET") == 0 && match_path(table[i].pattern, path, m)) {
-                m->index = (int)i;
-                return;
-            }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(table[i].method, "GET") == 0 && match_path(table[i].pattern, path, m)) {
+            m->index = (int)i;
+            return;
+        }
 }

@@ -36,7 +36,7 @@ typedef struct ly_route_match {
     int path_known; /* the path matched some row, whatever the method */
     size_t nparams;
     char params[LY_ROUTE_MAX_PARAMS][LY_ROUTE_PARAM_MAX];
-    char allow[64]; /* methods the path accepts, "GET, POST" */
+    char allow[64]; /* when the method is not allowed: those that are, "GET, POST" */
 } ly_route_match;
 
 /* Matches method and path (without query string) against table[0..n). A
