@@ -6,12 +6,14 @@ SHELL := /bin/bash
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 600
 DEMO_DB    ?= ./loyal-demo.db
 DEMO_LISTEN ?= 127.0.0.1:8080
 
 FORMAT_DIRS := src include tests bench
 
-.PHONY: help deps build build-asan test demo bench format clean
+.PHONY: help deps build build-asan build-fuzz test fuzz demo bench format clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,13 +32,25 @@ build-asan: deps ## Build with AddressSanitizer and UBSan into build-asan/
 	ninja -C $(BUILD_ASAN)
 
 # Both runs go to the end, so that one failure does not hide the other's.
-test: build build-asan ## Run every test, on the release and the sanitizer builds
+build-fuzz: deps ## Build the libFuzzer harnesses with clang into build-fuzz/
+	@test -f $(BUILD_FUZZ)/build.ninja || \
+		CC=clang cmake -S . -B $(BUILD_FUZZ) -G Ninja -DLOYAL_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
+	ninja -C $(BUILD_FUZZ) fuzz_expr
+
+test: build build-asan build-fuzz ## Run every test, on the release and the sanitizer builds, and each fuzzer for 60 s
 	@rc=0; \
 	ctest --test-dir $(BUILD) --output-on-failure || rc=1; \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir $(BUILD_ASAN) --output-on-failure || rc=1; \
+	ctest --test-dir $(BUILD_FUZZ) -L fuzz --output-on-failure || rc=1; \
 	exit $$rc
+
+fuzz: build-fuzz ## Run each fuzzer for FUZZ_SECONDS (600 by default)
+	mkdir -p $(BUILD_FUZZ)/fuzz-corpus/expr
+	$(BUILD_FUZZ)/fuzz_expr -max_total_time=$(FUZZ_SECONDS) -max_len=512 \
+		-dict=tests/fuzz/expr.dict -artifact_prefix=$(BUILD_FUZZ)/ \
+		$(BUILD_FUZZ)/fuzz-corpus/expr tests/fuzz/corpus/expr
 
 demo: build ## Start a server with a demo program on http://127.0.0.1:8080
 	./$(BUILD)/loyal demo --db $(DEMO_DB) --listen $(DEMO_LISTEN)
@@ -49,4 +63,4 @@ format: ## clang-format every C source and header
 		xargs -0 -r clang-format -i
 
 clean: ## Remove the build directories
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
