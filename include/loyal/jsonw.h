@@ -28,6 +28,8 @@ void ly_jw_str(ly_jw *w, const char *s); /* NULL writes null */
 void ly_jw_int(ly_jw *w, int64_t v);
 /* A wire id: the string "<prefix><id>" ("mem_42"); id >= 0, prefix short. */
 void ly_jw_id(ly_jw *w, const char *prefix, int64_t id);
+/* A time as an RFC 3339 string in UTC with milliseconds. */
+void ly_jw_time(ly_jw *w, int64_t ms);
 void ly_jw_bool(ly_jw *w, int v);
 void ly_jw_null(ly_jw *w);
 /* Already serialised JSON, written as is. */

@@ -200,6 +200,7 @@ typedef struct ly_activity {
     const char *kind, *asset, *memo, *data;
     int64_t amount; /* signed, as posted to the member's account */
     int64_t event_id;
+    const char *event_ext_id; /* the event's own id, NULL when none */
     int64_t effective_at, created_at;
 } ly_activity;
 

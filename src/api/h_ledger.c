@@ -11,14 +11,6 @@
 
 #define BATCH_MAX 1000
 
-static void write_time(ly_jw *w, const char *key, int64_t ms)
-{
-    char t[LY_TIME_BUFSZ];
-    ly_time_format(ms, t);
-    ly_jw_key(w, key);
-    ly_jw_str(w, t);
-}
-
 static int reply_result(ly_req *r, int rc, ly_result *res, ly_error *err)
 {
     if (rc != LY_OK)
@@ -432,7 +424,8 @@ int ly__h_jobs_expire(ly_req *r)
     ly_jw w;
     ly_jw_init(&w);
     ly_jw_obj_begin(&w);
-    write_time(&w, "as_of", as_of);
+    ly_jw_key(&w, "as_of");
+    ly_jw_time(&w, as_of);
     ly_jw_key(&w, "lots_expired");
     ly_jw_int(&w, st.lots);
     ly_jw_key(&w, "points_expired");

@@ -155,13 +155,10 @@ static int list_members(ly_req *r)
         ly_member_write(&ms[i], &w);
     ly_jw_arr_end(&w);
     ly_jw_key(&w, "next_cursor");
-    if (n > (size_t)limit) {
-        char c[32];
-        snprintf(c, sizeof c, "mem_%lld", (long long)ms[limit - 1].id);
-        ly_jw_str(&w, c);
-    } else {
+    if (n > (size_t)limit)
+        ly_jw_id(&w, "mem_", ms[limit - 1].id);
+    else
         ly_jw_null(&w);
-    }
     ly_jw_obj_end(&w);
     return ly__reply_jw(r, 200, &w);
 }

@@ -1,5 +1,6 @@
 /* JSON writer: appends to one buffer, doubling it as needed. */
 #include "loyal/jsonw.h"
+#include "loyal/timeutil.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -163,6 +164,13 @@ void ly_jw_id(ly_jw *w, const char *prefix, int64_t id)
     tmp[1 + n + d] = '"';
     comma(w);
     put(w, tmp, n + d + 2);
+}
+
+void ly_jw_time(ly_jw *w, int64_t ms)
+{
+    char t[LY_TIME_BUFSZ];
+    ly_time_format(ms, t);
+    ly_jw_str(w, t);
 }
 
 void ly_jw_bool(ly_jw *w, int v)

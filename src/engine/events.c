@@ -258,14 +258,11 @@ static int resolve_member(ly_conn *c, ev_ctx *x, ly_error *err)
 
 static void write_member_id(ly_jw *w, int64_t id)
 {
-    char mid[32];
     ly_jw_key(w, "member_id");
-    if (!id) {
+    if (id)
+        ly_jw_id(w, "mem_", id);
+    else
         ly_jw_null(w);
-        return;
-    }
-    snprintf(mid, sizeof mid, "mem_%lld", (long long)id);
-    ly_jw_str(w, mid);
 }
 
 static int write_balance(ly_conn *c, ev_ctx *x, ly_jw *w, ly_error *err)
@@ -401,7 +398,8 @@ static int purchase(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     }
     ly_jw_key(&w, "tier");
     ly_jw_null(&w);
-    ly__write_time(&w, "occurred_at", row->occurred_at);
+    ly_jw_key(&w, "occurred_at");
+    ly_jw_time(&w, row->occurred_at);
     if (x->simulate) {
         ly_jw_key(&w, "simulated");
         ly_jw_bool(&w, 1);
@@ -587,7 +585,8 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
         ly_jw_discard(&w);
         return rc;
     }
-    ly__write_time(&w, "occurred_at", row->occurred_at);
+    ly_jw_key(&w, "occurred_at");
+    ly_jw_time(&w, row->occurred_at);
     if (x->simulate) {
         ly_jw_key(&w, "simulated");
         ly_jw_bool(&w, 1);
@@ -619,7 +618,8 @@ static int custom(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
         ly_jw_discard(&w);
         return rc;
     }
-    ly__write_time(&w, "occurred_at", row->occurred_at);
+    ly_jw_key(&w, "occurred_at");
+    ly_jw_time(&w, row->occurred_at);
     ly_jw_obj_end(&w);
     return keep(c, x, row, &w, x->simulate ? 200 : 201, err);
 }

@@ -323,14 +323,6 @@ int ly_balance_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_i
     return ly__txn_run(c, 0, do_balance, &b, err);
 }
 
-void ly__write_time(ly_jw *w, const char *key, int64_t ms)
-{
-    char t[LY_TIME_BUFSZ];
-    ly_time_format(ms, t);
-    ly_jw_key(w, key);
-    ly_jw_str(w, t);
-}
-
 /* The "points" and "credit" members of a balance object. */
 static void write_asset_members(const ly_balance *b, ly_jw *w)
 {
@@ -348,7 +340,8 @@ static void write_asset_members(const ly_balance *b, ly_jw *w)
         ly_jw_obj_begin(w);
         ly_jw_key(w, "points");
         ly_jw_int(w, b->expiring[i].points);
-        ly__write_time(w, "expires_at", b->expiring[i].expires_at);
+        ly_jw_key(w, "expires_at");
+        ly_jw_time(w, b->expiring[i].expires_at);
         ly_jw_obj_end(w);
     }
     ly_jw_arr_end(w);
@@ -372,12 +365,11 @@ void ly__balance_write_assets(const ly_balance *b, ly_jw *w)
 
 void ly_balance_write(const ly_balance *b, ly_jw *w)
 {
-    char id[32];
-    snprintf(id, sizeof id, "mem_%lld", (long long)b->member_id);
     ly_jw_obj_begin(w);
     ly_jw_key(w, "member_id");
-    ly_jw_str(w, id);
-    ly__write_time(w, "as_of", b->as_of);
+    ly_jw_id(w, "mem_", b->member_id);
+    ly_jw_key(w, "as_of");
+    ly_jw_time(w, b->as_of);
     write_asset_members(b, w);
     ly_jw_obj_end(w);
 }
@@ -407,14 +399,11 @@ static int finish(ly_jw *w, int status, ly_result *out, ly_error *err)
 static void write_movement(ly_jw *w, const char *key, const char *prefix, int64_t id,
                            int64_t member_id, const char *asset, int64_t amount)
 {
-    char sid[32], mid[32];
-    snprintf(sid, sizeof sid, "%s%lld", prefix, (long long)id);
-    snprintf(mid, sizeof mid, "mem_%lld", (long long)member_id);
     ly_jw_obj_begin(w);
     ly_jw_key(w, key);
-    ly_jw_str(w, sid);
+    ly_jw_id(w, prefix, id);
     ly_jw_key(w, "member_id");
-    ly_jw_str(w, mid);
+    ly_jw_id(w, "mem_", member_id);
     ly_jw_key(w, "asset");
     ly_jw_str(w, asset);
     ly_jw_key(w, "amount");
@@ -484,7 +473,8 @@ static int do_redeem(ly_conn *c, void *vctx, ly_error *err)
         ly_jw_discard(&w);
         return rc;
     }
-    ly__write_time(&w, "created_at", now);
+    ly_jw_key(&w, "created_at");
+    ly_jw_time(&w, now);
     ly_jw_obj_end(&w);
     return finish(&w, 201, s->out, err);
 }
@@ -568,8 +558,10 @@ static int do_cancel(ly_conn *c, void *vctx, ly_error *err)
         ly_jw_discard(&w);
         return rc;
     }
-    ly__write_time(&w, "created_at", red.created_at);
-    ly__write_time(&w, "cancelled_at", now);
+    ly_jw_key(&w, "created_at");
+    ly_jw_time(&w, red.created_at);
+    ly_jw_key(&w, "cancelled_at");
+    ly_jw_time(&w, now);
     ly_jw_obj_end(&w);
     return finish(&w, 200, s->out, err);
 }
@@ -636,7 +628,8 @@ static int do_adjust(ly_conn *c, void *vctx, ly_error *err)
         ly_jw_discard(&w);
         return rc;
     }
-    ly__write_time(&w, "created_at", now);
+    ly_jw_key(&w, "created_at");
+    ly_jw_time(&w, now);
     ly_jw_obj_end(&w);
     return finish(&w, 201, s->out, err);
 }
@@ -738,7 +731,8 @@ static int do_transfer(ly_conn *c, void *vctx, ly_error *err)
         return rc;
     }
     ly_jw_obj_end(&w);
-    ly__write_time(&w, "created_at", now);
+    ly_jw_key(&w, "created_at");
+    ly_jw_time(&w, now);
     ly_jw_obj_end(&w);
     return finish(&w, 201, s->out, err);
 }
@@ -801,12 +795,9 @@ static int do_activity(ly_conn *c, void *vctx, ly_error *err)
     ly_jw_key(&w, "data");
     ly_jw_arr_begin(&w);
     for (size_t i = 0; i < cut; i++) {
-        char id[32];
-        ly_event ev;
-        snprintf(id, sizeof id, "ent_%lld", (long long)rows[i].entry_id);
         ly_jw_obj_begin(&w);
         ly_jw_key(&w, "entry_id");
-        ly_jw_str(&w, id);
+        ly_jw_id(&w, "ent_", rows[i].entry_id);
         ly_jw_key(&w, "kind");
         ly_jw_str(&w, rows[i].kind);
         ly_jw_key(&w, "asset");
@@ -814,26 +805,21 @@ static int do_activity(ly_conn *c, void *vctx, ly_error *err)
         ly_jw_key(&w, "amount");
         ly_jw_int(&w, rows[i].amount);
         ly_jw_key(&w, "event_id");
-        if (rows[i].event_id &&
-            ly_store_event_get_by_id(c, x->a, x->program_id, rows[i].event_id, &ev, err) == LY_OK)
-            ly_jw_str(&w, ev.ext_id);
-        else
-            ly_jw_null(&w);
+        ly_jw_str(&w, rows[i].event_ext_id);
         ly_jw_key(&w, "memo");
         ly_jw_str(&w, rows[i].memo);
-        ly__write_time(&w, "effective_at", rows[i].effective_at);
-        ly__write_time(&w, "created_at", rows[i].created_at);
+        ly_jw_key(&w, "effective_at");
+        ly_jw_time(&w, rows[i].effective_at);
+        ly_jw_key(&w, "created_at");
+        ly_jw_time(&w, rows[i].created_at);
         ly_jw_obj_end(&w);
     }
     ly_jw_arr_end(&w);
     ly_jw_key(&w, "next_cursor");
-    if (cut < n) {
-        char cur[32];
-        snprintf(cur, sizeof cur, "ent_%lld", (long long)rows[cut - 1].entry_id);
-        ly_jw_str(&w, cur);
-    } else {
+    if (cut < n)
+        ly_jw_id(&w, "ent_", rows[cut - 1].entry_id);
+    else
         ly_jw_null(&w);
-    }
     ly_jw_obj_end(&w);
     return finish(&w, 200, x->out, err);
 }

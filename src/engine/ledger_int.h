@@ -53,8 +53,6 @@ int ly__settle(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id, c
 /* A balance as it appears inside answers: {"points": {…}, "credit": {…}}. */
 void ly__balance_write_assets(const ly_balance *b, ly_jw *w);
 
-/* Wire ids. */
-void ly__write_time(ly_jw *w, const char *key, int64_t ms);
 int ly__asset_valid(const char *asset);
 
 #endif

@@ -245,8 +245,9 @@ static const struct {
                              "ORDER BY m.id LIMIT ?4"},
     [SQ_ACTIVITY] = {"activity",
                      "SELECT e.id, e.kind, a.asset, e.memo, e.data, p.amount, e.event_id, "
-                     "e.effective_at, e.created_at FROM accounts a "
+                     "e.effective_at, e.created_at, ev.ext_id FROM accounts a "
                      "JOIN postings p ON p.account_id = a.id JOIN entries e ON e.id = p.entry_id "
+                     "LEFT JOIN events ev ON ev.id = e.event_id "
                      "WHERE a.program_id = ?1 AND a.member_id = ?2 AND a.kind = 'member' "
                      "AND p.entry_id < ?3 ORDER BY p.entry_id DESC, a.asset LIMIT ?4"},
     [SQ_EVENT_INSERT] = {"event_insert",
@@ -673,9 +674,9 @@ static int sq_read_consumption(sqlite3_stmt *st, ly_arena *a, void *out, ly_erro
 static int sq_read_activity(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
 {
     ly_activity *v = out;
-    static const int icols[] = {0, 5, 6, 7, 8}, tcols[] = {1, 2, 3, 4};
+    static const int icols[] = {0, 5, 6, 7, 8}, tcols[] = {1, 2, 3, 4, 9};
     int64_t *ints[] = {&v->entry_id, &v->amount, &v->event_id, &v->effective_at, &v->created_at};
-    const char **texts[] = {&v->kind, &v->asset, &v->memo, &v->data};
+    const char **texts[] = {&v->kind, &v->asset, &v->memo, &v->data, &v->event_ext_id};
     return SQ_COLUMNS(st, a, icols, ints, tcols, texts, err);
 }
 
