@@ -53,6 +53,9 @@ typedef struct ly_member {
      * and the time of the last earn or spend (0 when none). */
     int64_t points, credit;
     int64_t last_activity_at;
+    /* Read only: purchases net of returns (minor units), how many purchases,
+     * and the time of the latest (0 when none). */
+    int64_t lifetime_spend, purchase_count, last_purchase_at;
 } ly_member;
 
 typedef struct ly_key {
@@ -260,6 +263,18 @@ int ly_store_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, int 
 int ly_store_member_touch(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
                           ly_error *err);
 
+/* A purchase or a return of the member: adds spend (negative for a return)
+ * to lifetime_spend and count to purchase_count; when count > 0 sets
+ * last_purchase_at to the later of it and `at`. Also touches
+ * last_activity_at like ly_store_member_touch. */
+int ly_store_member_purchase(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
+                             int64_t spend, int64_t count, ly_error *err);
+/* Up to limit members (ids > after_id, ascending) with status "active" whose
+ * birthdate (YYYY-MM-DD) falls on mmdd ("MM-DD"). */
+int ly_store_members_by_birthday(ly_conn *c, ly_arena *a, int64_t program_id, const char *mmdd,
+                                 int64_t after_id, int limit, ly_member **out, size_t *n,
+                                 ly_error *err);
+
 /* Inserts the entry (setting e->id) and its postings, creating accounts as
  * needed and adding each amount to its account's balance (overflow of a
  * balance is LY_EREFUSED "balance_overflow"). */
@@ -334,6 +349,67 @@ int ly_store_redemption_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t
                             ly_redemption *out, ly_error *err);
 /* Sets status "cancelled", cancel_entry_id and cancelled_at. */
 int ly_store_redemption_cancel(ly_conn *c, const ly_redemption *r, ly_error *err);
+
+/* Rules, versioned: every change of a rule is a new row (a version), and
+ * the ledger refers to the row that applied. */
+typedef struct ly_rule_row {
+    int64_t id; /* this version's row */
+    int64_t program_id;
+    const char *rule_id; /* the rule's id, chosen by the program */
+    int64_t version;     /* 1, 2, … per rule_id */
+    const char *body;    /* the rule as JSON text */
+    int deleted;         /* this version removed the rule */
+    int current;         /* the latest version of its rule (read only) */
+    int64_t created_at;
+} ly_rule_row;
+
+/* Inserts r as the current version of r->rule_id; the version that was
+ * current no longer is. Sets r->id. LY_ECONFLICT when that version exists. */
+int ly_store_rule_insert(ly_conn *c, ly_rule_row *r, ly_error *err);
+/* One version; version 0 is the current one (deleted or not). LY_ENOTFOUND. */
+int ly_store_rule_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                      int64_t version, ly_rule_row *out, ly_error *err);
+/* The current, not deleted, rules of the program by rule_id (byte order),
+ * rule_id > after (NULL: from the first), at most limit (0: all). */
+int ly_store_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char *after, int limit,
+                       ly_rule_row **out, size_t *n, ly_error *err);
+/* Every version of one rule, oldest first (none: *n = 0). */
+int ly_store_rule_versions(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                           ly_rule_row **out, size_t *n, ly_error *err);
+
+/* What a rule has used of a cap: per member (member_id), or for the whole
+ * rule (member_id 0), in the period that starts at period_start (0: the
+ * rule's lifetime). */
+typedef struct ly_rule_usage {
+    int64_t points, credit, count;
+} ly_rule_usage;
+
+/* Zeros when nothing was used yet. */
+int ly_store_rule_usage_get(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
+                            int64_t period_start, ly_rule_usage *out, ly_error *err);
+/* Adds d (each part may be negative) to the usage, creating its row. */
+int ly_store_rule_usage_add(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
+                            int64_t period_start, const ly_rule_usage *d, ly_error *err);
+
+/* What one rule version gave one event, and how much of it returns took
+ * back. */
+typedef struct ly_event_rule {
+    int64_t event_id;
+    int64_t rule_row;    /* ly_rule_row.id */
+    const char *rule_id; /* read only, from the rule row */
+    int64_t version;     /* read only, from the rule row */
+    int64_t points, credit;
+    int64_t reversed_points, reversed_credit;
+} ly_event_rule;
+
+int ly_store_event_rule_insert(ly_conn *c, int64_t program_id, const ly_event_rule *r,
+                               ly_error *err);
+/* The event's rules, by rule_row. */
+int ly_store_event_rules(ly_conn *c, ly_arena *a, int64_t program_id, int64_t event_id,
+                         ly_event_rule **out, size_t *n, ly_error *err);
+/* Sets reversed_points and reversed_credit of (r->event_id, r->rule_row). */
+int ly_store_event_rule_update(ly_conn *c, int64_t program_id, const ly_event_rule *r,
+                               ly_error *err);
 
 /* Idempotency keys, per program. get: LY_ENOTFOUND when unused. put:
  * LY_ECONFLICT when the key was stored meanwhile (a concurrent duplicate). */
