@@ -21,7 +21,8 @@
     "AND accounts.member_id = members.id AND kind = 'member' AND asset = '" asset "'), 0)"
 #define PG_MEMBER_COLS                                                                             \
     "id, program_id, external_id, email, phone, name, birthdate, attributes, status, "             \
-    "created_at, updated_at, last_activity_at, " PG_BALANCE("points") ", " PG_BALANCE("credit")
+    "created_at, updated_at, last_activity_at, lifetime_spend, purchase_count, "                   \
+    "last_purchase_at, " PG_BALANCE("points") ", " PG_BALANCE("credit")
 #define PG_KEY_COLS "id, program_id, scope, name, hash, created_at, revoked_at"
 #define PG_ENTRY_COLS                                                                              \
     "id, program_id, member_id, kind, event_id, ref_entry_id, memo, data, effective_at, "          \
@@ -36,6 +37,7 @@
 #define PG_REDEMPTION_COLS                                                                         \
     "id, program_id, member_id, asset, amount, entry_id, status, cancel_entry_id, created_at, "    \
     "cancelled_at"
+#define PG_RULE_COLS "id, program_id, rule_id, version, body, deleted, current, created_at"
 
 enum {
     PG_BEGIN,
@@ -90,6 +92,19 @@ enum {
     PG_REDEMPTION_EXISTS,
     PG_IDEM_GET,
     PG_IDEM_PUT,
+    PG_MEMBER_PURCHASE,
+    PG_MEMBERS_BY_BIRTHDAY,
+    PG_RULE_INSERT,
+    PG_RULE_GET,
+    PG_RULE_CURRENT,
+    PG_RULE_LIST_FIRST,
+    PG_RULE_LIST_AFTER,
+    PG_RULE_VERSIONS,
+    PG_RULE_USAGE_GET,
+    PG_RULE_USAGE_ADD,
+    PG_EVENT_RULE_INSERT,
+    PG_EVENT_RULES,
+    PG_EVENT_RULE_UPDATE,
     PG_VERIFY_FIRST, /* one per LY_VERIFY_* check, in its order */
     PG_NSTMTS = PG_VERIFY_FIRST + LY_VERIFY_COUNT
 };
@@ -171,7 +186,8 @@ static const struct {
                          "(SELECT count(*) FROM postings), (SELECT count(*) FROM lots), "
                          "(SELECT count(*) FROM lot_consumptions), (SELECT count(*) FROM events), "
                          "(SELECT count(*) FROM redemptions), "
-                         "(SELECT count(*) FROM idempotency_keys)"},
+                         "(SELECT count(*) FROM idempotency_keys), (SELECT count(*) FROM rules), "
+                         "(SELECT count(*) FROM rule_usage), (SELECT count(*) FROM event_rules)"},
     /* NO KEY UPDATE, the lock an UPDATE of the row takes: ledger writers of
      * one member wait for each other, while rows that refer to the member
      * (a card) can still be inserted. */
@@ -292,6 +308,66 @@ static const struct {
     [PG_IDEM_PUT] = {"idem_put",
                      "INSERT INTO idempotency_keys (program_id, key, route, request_hash, status, "
                      "response, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"},
+    /* A bigint sum out of range fails with 22003: balance_overflow. */
+    [PG_MEMBER_PURCHASE] = {"member_purchase",
+                            "UPDATE members SET lifetime_spend = lifetime_spend + $4::bigint, "
+                            "purchase_count = purchase_count + $5::bigint, "
+                            "last_purchase_at = CASE WHEN $5::bigint > 0 "
+                            "THEN GREATEST(last_purchase_at, $3::bigint) "
+                            "ELSE last_purchase_at END, last_activity_at = $3::bigint "
+                            "WHERE program_id = $1 AND id = $2"},
+    /* The expression is members_birthday_idx's. */
+    [PG_MEMBERS_BY_BIRTHDAY] = {"members_by_birthday",
+                                "SELECT " PG_MEMBER_COLS " FROM members WHERE program_id = $1 "
+                                "AND substr(birthdate, 6, 5) = $2 AND id > $3 "
+                                "AND status = 'active' ORDER BY id LIMIT $4"},
+    /* The version that was current stops being so, then the new one is
+     * inserted: reading old first makes the UPDATE run before the INSERT,
+     * so rules_current_key never sees two current rows. */
+    [PG_RULE_INSERT] = {"rule_insert",
+                        "WITH old AS (UPDATE rules SET current = 0 WHERE program_id = $1::bigint "
+                        "AND rule_id = $2::text AND current = 1 RETURNING id) "
+                        "INSERT INTO rules (program_id, rule_id, version, body, deleted, current, "
+                        "created_at) SELECT $1::bigint, $2::text, $3::bigint, $4::text, "
+                        "$5::integer, 1, $6::bigint FROM (SELECT count(*) FROM old) AS o "
+                        "RETURNING id"},
+    [PG_RULE_GET] = {"rule_get", "SELECT " PG_RULE_COLS " FROM rules "
+                                 "WHERE program_id = $1 AND rule_id = $2 AND version = $3"},
+    [PG_RULE_CURRENT] = {"rule_current", "SELECT " PG_RULE_COLS " FROM rules "
+                                         "WHERE program_id = $1 AND rule_id = $2 AND current = 1"},
+    /* rule_id is of collation "C": byte order, as on SQLite. */
+    [PG_RULE_LIST_FIRST] = {"rule_list_first",
+                            "SELECT " PG_RULE_COLS " FROM rules WHERE program_id = $1 "
+                            "AND current = 1 AND deleted = 0 ORDER BY rule_id LIMIT $2"},
+    [PG_RULE_LIST_AFTER] = {"rule_list_after",
+                            "SELECT " PG_RULE_COLS " FROM rules WHERE program_id = $1 "
+                            "AND current = 1 AND deleted = 0 AND rule_id > $2 "
+                            "ORDER BY rule_id LIMIT $3"},
+    [PG_RULE_VERSIONS] = {"rule_versions",
+                          "SELECT " PG_RULE_COLS " FROM rules "
+                          "WHERE program_id = $1 AND rule_id = $2 ORDER BY version"},
+    [PG_RULE_USAGE_GET] = {"rule_usage_get",
+                           "SELECT points, credit, count FROM rule_usage WHERE program_id = $1 "
+                           "AND rule_id = $2 AND member_id = $3 AND period_start = $4"},
+    [PG_RULE_USAGE_ADD] = {"rule_usage_add",
+                           "INSERT INTO rule_usage AS t (program_id, rule_id, member_id, "
+                           "period_start, points, credit, count) "
+                           "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                           "ON CONFLICT (program_id, rule_id, member_id, period_start) "
+                           "DO UPDATE SET points = t.points + excluded.points, "
+                           "credit = t.credit + excluded.credit, count = t.count + excluded.count"},
+    [PG_EVENT_RULE_INSERT] = {"event_rule_insert",
+                              "INSERT INTO event_rules (program_id, event_id, rule_row, points, "
+                              "credit, reversed_points, reversed_credit) "
+                              "VALUES ($1, $2, $3, $4, $5, $6, $7)"},
+    [PG_EVENT_RULES] = {"event_rules",
+                        "SELECT x.event_id, x.rule_row, r.rule_id, r.version, x.points, x.credit, "
+                        "x.reversed_points, x.reversed_credit FROM event_rules x "
+                        "JOIN rules r ON r.id = x.rule_row "
+                        "WHERE x.program_id = $1 AND x.event_id = $2 ORDER BY x.rule_row"},
+    [PG_EVENT_RULE_UPDATE] = {"event_rule_update",
+                              "UPDATE event_rules SET reversed_points = $4, reversed_credit = $5 "
+                              "WHERE program_id = $1 AND event_id = $2 AND rule_row = $3"},
     /* The invariants ly_store_verify checks: each row is a violation told for
      * a person. */
     [PG_VERIFY_FIRST + LY_VERIFY_ENTRY_BALANCED] =
@@ -605,13 +681,20 @@ static int pg_read_member(const PGresult *r, int row, ly_arena *a, void *out, ly
 {
     ly_member *m = out;
     memset(m, 0, sizeof *m);
-    static const int cols[] = {0, 1, 9, 10, 11, 12, 13};
-    int64_t *ints[] = {&m->id,         &m->program_id,       &m->created_at,
-                       &m->updated_at, &m->last_activity_at, &m->points,
+    static const int cols[] = {0, 1, 9, 10, 11, 12, 13, 14, 15, 16};
+    int64_t *ints[] = {&m->id,
+                       &m->program_id,
+                       &m->created_at,
+                       &m->updated_at,
+                       &m->last_activity_at,
+                       &m->lifetime_spend,
+                       &m->purchase_count,
+                       &m->last_purchase_at,
+                       &m->points,
                        &m->credit};
     const char **texts[] = {&m->external_id, &m->email,      &m->phone, &m->name,
                             &m->birthdate,   &m->attributes, &m->status};
-    if (pg_ints(r, row, cols, ints, 7, err) < 0)
+    if (pg_ints(r, row, cols, ints, LY_NPARAMS(cols), err) < 0)
         return LY_EINTERNAL;
     return pg_texts(r, row, 2, a, texts, 7, err);
 }
@@ -737,6 +820,38 @@ static int pg_read_idem(const PGresult *r, int row, ly_arena *a, void *out, ly_e
     int rc = PG_COLUMNS(r, row, a, icols, ints, tcols, texts, err);
     i->status = (int)status;
     return rc;
+}
+
+static int pg_read_rule(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    ly_rule_row *rr = out;
+    static const int icols[] = {0, 1, 3, 5, 6, 7}, tcols[] = {2, 4};
+    int64_t deleted = 0, current = 0;
+    int64_t *ints[] = {&rr->id, &rr->program_id, &rr->version, &deleted, &current, &rr->created_at};
+    const char **texts[] = {&rr->rule_id, &rr->body};
+    int rc = PG_COLUMNS(r, row, a, icols, ints, tcols, texts, err);
+    rr->deleted = deleted != 0;
+    rr->current = current != 0;
+    return rc;
+}
+
+static int pg_read_usage(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    (void)a;
+    ly_rule_usage *u = out;
+    static const int icols[] = {0, 1, 2};
+    int64_t *ints[] = {&u->points, &u->credit, &u->count};
+    return pg_ints(r, row, icols, ints, 3, err);
+}
+
+static int pg_read_event_rule(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+{
+    ly_event_rule *x = out;
+    static const int icols[] = {0, 1, 3, 4, 5, 6, 7}, tcols[] = {2};
+    int64_t *ints[] = {&x->event_id, &x->rule_row,        &x->version,        &x->points,
+                       &x->credit,   &x->reversed_points, &x->reversed_credit};
+    const char **texts[] = {&x->rule_id};
+    return PG_COLUMNS(r, row, a, icols, ints, tcols, texts, err);
 }
 
 static int pg_read_id(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
@@ -1422,6 +1537,125 @@ static int pg_verify(ly_conn *c, ly_arena *a, int check, int limit, const char *
     return rc;
 }
 
+static int pg_member_purchase(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
+                              int64_t spend, int64_t count, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PI(at), LY_PI(spend), LY_PI(count)};
+    int64_t changed = 0;
+    int rc = pg_exec(pg(c), PG_MEMBER_PURCHASE, p, LY_NPARAMS(p), &changed, err);
+    if (rc == 0 && changed == 0)
+        return ly__store_not_found(err, "member", member_id);
+    return rc;
+}
+
+static int pg_members_by_birthday(ly_conn *c, ly_arena *a, int64_t program_id, const char *mmdd,
+                                  int64_t after_id, int limit, ly_member **out, size_t *n,
+                                  ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(mmdd), LY_PI(after_id), LY_PI(limit)};
+    int rc;
+    PG_ALL(c, PG_MEMBERS_BY_BIRTHDAY, p, a, pg_read_member, ly_member, out, n, err);
+    return rc < 0 ? rc : pg_cards(pg(c), a, program_id, after_id, *out, *n, err);
+}
+
+/* One statement: the old current version is cleared and the new one
+ * inserted together. */
+static int pg_rule_insert(ly_conn *c, ly_rule_row *r, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(r->program_id), LY_PS(r->rule_id),         LY_PI(r->version),
+                       LY_PS(r->body),       LY_PI(r->deleted ? 1 : 0), LY_PI(r->created_at)};
+    int64_t id = 0;
+    int rc = pg_insert(pg(c), PG_RULE_INSERT, p, LY_NPARAMS(p), &id, err);
+    if (rc == 0) {
+        r->id = id;
+        r->current = 1;
+    }
+    return rc;
+}
+
+static int pg_rule_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                       int64_t version, ly_rule_row *out, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id), LY_PI(version)};
+    int id = version ? PG_RULE_GET : PG_RULE_CURRENT;
+    int rc = pg_one(pg(c), id, p, version ? 3 : 2, a, pg_read_rule, out, err);
+    if (rc == LY_ENOTFOUND)
+        return ly_error_set(err, rc, NULL, NULL, "no rule %.128s%s", rule_id ? rule_id : "",
+                            version ? " of that version" : "");
+    return rc;
+}
+
+static int pg_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char *after, int limit,
+                        ly_rule_row **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam first[] = {LY_PI(program_id), LY_PI(limit)};
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(after), LY_PI(limit)};
+    int rc;
+    if (after)
+        PG_ALL(c, PG_RULE_LIST_AFTER, p, a, pg_read_rule, ly_rule_row, out, n, err);
+    else
+        PG_ALL(c, PG_RULE_LIST_FIRST, first, a, pg_read_rule, ly_rule_row, out, n, err);
+    return rc;
+}
+
+static int pg_rule_versions(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                            ly_rule_row **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id)};
+    int rc;
+    PG_ALL(c, PG_RULE_VERSIONS, p, a, pg_read_rule, ly_rule_row, out, n, err);
+    return rc;
+}
+
+static int pg_rule_usage_get(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
+                             int64_t period_start, ly_rule_usage *out, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id), LY_PI(member_id), LY_PI(period_start)};
+    memset(out, 0, sizeof *out);
+    int rc = pg_one(pg(c), PG_RULE_USAGE_GET, p, LY_NPARAMS(p), NULL, pg_read_usage, out, err);
+    return rc == LY_ENOTFOUND ? 0 : rc;
+}
+
+static int pg_rule_usage_add(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
+                             int64_t period_start, const ly_rule_usage *d, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id),   LY_PI(member_id), LY_PI(period_start),
+                       LY_PI(d->points),  LY_PI(d->credit), LY_PI(d->count)};
+    return pg_exec(pg(c), PG_RULE_USAGE_ADD, p, LY_NPARAMS(p), NULL, err);
+}
+
+static int pg_event_rule_insert(ly_conn *c, int64_t program_id, const ly_event_rule *r,
+                                ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id),        LY_PI(r->event_id), LY_PI(r->rule_row),
+                       LY_PI(r->points),         LY_PI(r->credit),   LY_PI(r->reversed_points),
+                       LY_PI(r->reversed_credit)};
+    return pg_exec(pg(c), PG_EVENT_RULE_INSERT, p, LY_NPARAMS(p), NULL, err);
+}
+
+static int pg_event_rules(ly_conn *c, ly_arena *a, int64_t program_id, int64_t event_id,
+                          ly_event_rule **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(event_id)};
+    int rc;
+    PG_ALL(c, PG_EVENT_RULES, p, a, pg_read_event_rule, ly_event_rule, out, n, err);
+    return rc;
+}
+
+static int pg_event_rule_update(ly_conn *c, int64_t program_id, const ly_event_rule *r,
+                                ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(r->event_id), LY_PI(r->rule_row),
+                       LY_PI(r->reversed_points), LY_PI(r->reversed_credit)};
+    int64_t changed = 0;
+    int rc = pg_exec(pg(c), PG_EVENT_RULE_UPDATE, p, LY_NPARAMS(p), &changed, err);
+    if (rc == 0 && changed == 0)
+        return ly_error_set(err, LY_ENOTFOUND, NULL, NULL,
+                            "event %" PRId64 " has no row for rule version %" PRId64, r->event_id,
+                            r->rule_row);
+    return rc;
+}
+
 const ly_store_ops ly__postgres_ops = {
     .name = "postgres",
     .migrations = ly__migrations_postgres,
@@ -1476,4 +1710,15 @@ const ly_store_ops ly__postgres_ops = {
     .idem_get = pg_idem_get,
     .idem_put = pg_idem_put,
     .verify = pg_verify,
+    .member_purchase = pg_member_purchase,
+    .members_by_birthday = pg_members_by_birthday,
+    .rule_insert = pg_rule_insert,
+    .rule_get = pg_rule_get,
+    .rule_list = pg_rule_list,
+    .rule_versions = pg_rule_versions,
+    .rule_usage_get = pg_rule_usage_get,
+    .rule_usage_add = pg_rule_usage_add,
+    .event_rule_insert = pg_event_rule_insert,
+    .event_rules = pg_event_rules,
+    .event_rule_update = pg_event_rule_update,
 };

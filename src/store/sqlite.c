@@ -17,7 +17,8 @@
     "AND accounts.member_id = members.id AND kind = 'member' AND asset = '" asset "'), 0)"
 #define SQ_MEMBER_COLS                                                                             \
     "id, program_id, external_id, email, phone, name, birthdate, attributes, status, "             \
-    "created_at, updated_at, last_activity_at, " SQ_BALANCE("points") ", " SQ_BALANCE("credit")
+    "created_at, updated_at, last_activity_at, lifetime_spend, purchase_count, "                   \
+    "last_purchase_at, " SQ_BALANCE("points") ", " SQ_BALANCE("credit")
 #define SQ_KEY_COLS "id, program_id, scope, name, hash, created_at, revoked_at"
 #define SQ_ENTRY_COLS                                                                              \
     "id, program_id, member_id, kind, event_id, ref_entry_id, memo, data, effective_at, "          \
@@ -32,6 +33,7 @@
 #define SQ_REDEMPTION_COLS                                                                         \
     "id, program_id, member_id, asset, amount, entry_id, status, cancel_entry_id, created_at, "    \
     "cancelled_at"
+#define SQ_RULE_COLS "id, program_id, rule_id, version, body, deleted, current, created_at"
 
 enum {
     SQ_BEGIN_WRITE,
@@ -92,6 +94,20 @@ enum {
     SQ_REDEMPTION_EXISTS,
     SQ_IDEM_GET,
     SQ_IDEM_PUT,
+    SQ_MEMBER_PURCHASE,
+    SQ_MEMBERS_BY_BIRTHDAY,
+    SQ_RULE_UNCURRENT,
+    SQ_RULE_INSERT,
+    SQ_RULE_GET,
+    SQ_RULE_CURRENT,
+    SQ_RULE_LIST_FIRST,
+    SQ_RULE_LIST_AFTER,
+    SQ_RULE_VERSIONS,
+    SQ_RULE_USAGE_GET,
+    SQ_RULE_USAGE_ADD,
+    SQ_EVENT_RULE_INSERT,
+    SQ_EVENT_RULES,
+    SQ_EVENT_RULE_UPDATE,
     SQ_VERIFY_FIRST, /* one per LY_VERIFY_* check, in its order */
     SQ_NSTMTS = SQ_VERIFY_FIRST + LY_VERIFY_COUNT
 };
@@ -175,7 +191,8 @@ static const struct {
                          "(SELECT count(*) FROM postings), (SELECT count(*) FROM lots), "
                          "(SELECT count(*) FROM lot_consumptions), (SELECT count(*) FROM events), "
                          "(SELECT count(*) FROM redemptions), "
-                         "(SELECT count(*) FROM idempotency_keys)"},
+                         "(SELECT count(*) FROM idempotency_keys), (SELECT count(*) FROM rules), "
+                         "(SELECT count(*) FROM rule_usage), (SELECT count(*) FROM event_rules)"},
     [SQ_SAVEPOINT] = {"savepoint", "SAVEPOINT ly_atomic"},
     [SQ_RELEASE] = {"release", "RELEASE ly_atomic"},
     [SQ_MEMBER_LOCK] = {"member_lock",
@@ -284,6 +301,61 @@ static const struct {
     [SQ_IDEM_PUT] = {"idem_put",
                      "INSERT INTO idempotency_keys (program_id, key, route, request_hash, status, "
                      "response, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+    [SQ_MEMBER_PURCHASE] = {"member_purchase",
+                            "UPDATE members SET lifetime_spend = checked_add(lifetime_spend, ?4), "
+                            "purchase_count = checked_add(purchase_count, ?5), "
+                            "last_purchase_at = CASE WHEN ?5 > 0 "
+                            "THEN max(COALESCE(last_purchase_at, ?3), ?3) "
+                            "ELSE last_purchase_at END, last_activity_at = ?3 "
+                            "WHERE program_id = ?1 AND id = ?2"},
+    /* The expression is members_birthday_idx's. */
+    [SQ_MEMBERS_BY_BIRTHDAY] = {"members_by_birthday",
+                                "SELECT " SQ_MEMBER_COLS " FROM members WHERE program_id = ?1 "
+                                "AND substr(birthdate, 6, 5) = ?2 AND id > ?3 "
+                                "AND status = 'active' ORDER BY id LIMIT ?4"},
+    [SQ_RULE_UNCURRENT] = {"rule_uncurrent",
+                           "UPDATE rules SET current = 0 "
+                           "WHERE program_id = ?1 AND rule_id = ?2 AND current = 1"},
+    [SQ_RULE_INSERT] = {"rule_insert",
+                        "INSERT INTO rules (program_id, rule_id, version, body, deleted, current, "
+                        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)"},
+    [SQ_RULE_GET] = {"rule_get", "SELECT " SQ_RULE_COLS " FROM rules "
+                                 "WHERE program_id = ?1 AND rule_id = ?2 AND version = ?3"},
+    [SQ_RULE_CURRENT] = {"rule_current", "SELECT " SQ_RULE_COLS " FROM rules "
+                                         "WHERE program_id = ?1 AND rule_id = ?2 AND current = 1"},
+    /* "current = 1" as written selects rules_current_key, in rule_id order. */
+    [SQ_RULE_LIST_FIRST] = {"rule_list_first",
+                            "SELECT " SQ_RULE_COLS " FROM rules WHERE program_id = ?1 "
+                            "AND current = 1 AND deleted = 0 ORDER BY rule_id LIMIT ?3"},
+    [SQ_RULE_LIST_AFTER] = {"rule_list_after",
+                            "SELECT " SQ_RULE_COLS " FROM rules WHERE program_id = ?1 "
+                            "AND current = 1 AND deleted = 0 AND rule_id > ?2 "
+                            "ORDER BY rule_id LIMIT ?3"},
+    [SQ_RULE_VERSIONS] = {"rule_versions",
+                          "SELECT " SQ_RULE_COLS " FROM rules "
+                          "WHERE program_id = ?1 AND rule_id = ?2 ORDER BY version"},
+    [SQ_RULE_USAGE_GET] = {"rule_usage_get",
+                           "SELECT points, credit, count FROM rule_usage WHERE program_id = ?1 "
+                           "AND rule_id = ?2 AND member_id = ?3 AND period_start = ?4"},
+    [SQ_RULE_USAGE_ADD] = {"rule_usage_add",
+                           "INSERT INTO rule_usage (program_id, rule_id, member_id, period_start, "
+                           "points, credit, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                           "ON CONFLICT (program_id, rule_id, member_id, period_start) "
+                           "DO UPDATE SET points = checked_add(points, excluded.points), "
+                           "credit = checked_add(credit, excluded.credit), "
+                           "count = checked_add(count, excluded.count)"},
+    [SQ_EVENT_RULE_INSERT] = {"event_rule_insert",
+                              "INSERT INTO event_rules (program_id, event_id, rule_row, points, "
+                              "credit, reversed_points, reversed_credit) "
+                              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+    [SQ_EVENT_RULES] = {"event_rules",
+                        "SELECT x.event_id, x.rule_row, r.rule_id, r.version, x.points, x.credit, "
+                        "x.reversed_points, x.reversed_credit FROM event_rules x "
+                        "JOIN rules r ON r.id = x.rule_row "
+                        "WHERE x.program_id = ?1 AND x.event_id = ?2 ORDER BY x.rule_row"},
+    [SQ_EVENT_RULE_UPDATE] = {"event_rule_update",
+                              "UPDATE event_rules SET reversed_points = ?4, reversed_credit = ?5 "
+                              "WHERE program_id = ?1 AND event_id = ?2 AND rule_row = ?3"},
     /* The invariants ly_store_verify checks: each row is a violation told for
      * a person. */
     [SQ_VERIFY_FIRST + LY_VERIFY_ENTRY_BALANCED] =
@@ -368,6 +440,9 @@ static const struct {
     {"api_keys.id", "api_keys_pkey"},
     {"events.ext_id", "events_ext_id_key"},
     {"idempotency_keys.key", "idempotency_keys_pkey"},
+    {"rules.version", "rules_version_key"}, /* before rules.rule_id, which it also lists */
+    {"rules.rule_id", "rules_current_key"},
+    {"event_rules.rule_row", "event_rules_pkey"},
 };
 
 typedef struct sq_conn {
@@ -585,8 +660,11 @@ static int sq_read_member(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *er
     m->created_at = sqlite3_column_int64(st, 9);
     m->updated_at = sqlite3_column_int64(st, 10);
     m->last_activity_at = sqlite3_column_int64(st, 11); /* NULL reads as 0 */
-    m->points = sqlite3_column_int64(st, 12);
-    m->credit = sqlite3_column_int64(st, 13);
+    m->lifetime_spend = sqlite3_column_int64(st, 12);
+    m->purchase_count = sqlite3_column_int64(st, 13);
+    m->last_purchase_at = sqlite3_column_int64(st, 14); /* NULL reads as 0 */
+    m->points = sqlite3_column_int64(st, 15);
+    m->credit = sqlite3_column_int64(st, 16);
     return sq_texts(st, 2, a, texts, 7, err);
 }
 
@@ -595,7 +673,7 @@ static int sq_read_member_cards(sqlite3_stmt *st, ly_arena *a, void *out, ly_err
 {
     ly_member *m = out;
     int rc = sq_read_member(st, a, out, err);
-    const char *cards = (const char *)sqlite3_column_text(st, 14);
+    const char *cards = (const char *)sqlite3_column_text(st, 17);
     for (const char *p = cards; rc >= 0 && p && *p;) {
         const char *end = strchr(p, 31);
         size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -721,6 +799,38 @@ static int sq_read_idem(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
     i->status = sqlite3_column_int(st, 3);
     i->created_at = sqlite3_column_int64(st, 5);
     return sq_columns(st, a, NULL, NULL, 0, tcols, texts, LY_NPARAMS(tcols), err);
+}
+
+static int sq_read_rule(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    ly_rule_row *r = out;
+    static const int icols[] = {0, 1, 3, 7}, tcols[] = {2, 4};
+    int64_t *ints[] = {&r->id, &r->program_id, &r->version, &r->created_at};
+    const char **texts[] = {&r->rule_id, &r->body};
+    r->deleted = sqlite3_column_int(st, 5);
+    r->current = sqlite3_column_int(st, 6);
+    return SQ_COLUMNS(st, a, icols, ints, tcols, texts, err);
+}
+
+static int sq_read_usage(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    (void)a;
+    (void)err;
+    ly_rule_usage *u = out;
+    u->points = sqlite3_column_int64(st, 0);
+    u->credit = sqlite3_column_int64(st, 1);
+    u->count = sqlite3_column_int64(st, 2);
+    return 0;
+}
+
+static int sq_read_event_rule(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+{
+    ly_event_rule *x = out;
+    static const int icols[] = {0, 1, 3, 4, 5, 6, 7}, tcols[] = {2};
+    int64_t *ints[] = {&x->event_id, &x->rule_row,        &x->version,        &x->points,
+                       &x->credit,   &x->reversed_points, &x->reversed_credit};
+    const char **texts[] = {&x->rule_id};
+    return SQ_COLUMNS(st, a, icols, ints, tcols, texts, err);
 }
 
 static int sq_read_id(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
@@ -1436,6 +1546,129 @@ static int sq_verify(ly_conn *c, ly_arena *a, int check, int limit, const char *
     return rc;
 }
 
+static int sq_member_purchase(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
+                              int64_t spend, int64_t count, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PI(at), LY_PI(spend), LY_PI(count)};
+    int64_t changed = 0;
+    int rc = sq_exec(sq(c), SQ_MEMBER_PURCHASE, p, LY_NPARAMS(p), &changed, err);
+    if (rc == 0 && changed == 0)
+        return ly__store_not_found(err, "member", member_id);
+    return rc;
+}
+
+static int sq_members_by_birthday(ly_conn *c, ly_arena *a, int64_t program_id, const char *mmdd,
+                                  int64_t after_id, int limit, ly_member **out, size_t *n,
+                                  ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(mmdd), LY_PI(after_id), LY_PI(limit)};
+    int rc;
+    SQ_ALL(c, SQ_MEMBERS_BY_BIRTHDAY, p, a, sq_read_member, ly_member, out, n, err);
+    return rc < 0 ? rc : sq_cards(sq(c), a, program_id, after_id, *out, *n, err);
+}
+
+/* The version that was current stops being so, then the new one is. */
+static int sq_rule_insert(ly_conn *c, ly_rule_row *r, ly_error *err)
+{
+    sq_conn *s = sq(c);
+    ly_sqlparam p[] = {LY_PI(r->program_id), LY_PS(r->rule_id),         LY_PI(r->version),
+                       LY_PS(r->body),       LY_PI(r->deleted ? 1 : 0), LY_PI(r->created_at)};
+    int own;
+    int64_t id = 0;
+    int rc = sq_atomic_begin(s, &own, err);
+    if (rc < 0)
+        return rc;
+    rc = sq_exec(s, SQ_RULE_UNCURRENT, p, 2, NULL, err);
+    if (rc == 0 && (rc = sq_exec(s, SQ_RULE_INSERT, p, LY_NPARAMS(p), NULL, err)) == 0)
+        id = sqlite3_last_insert_rowid(s->db);
+    rc = sq_atomic_end(s, own, rc, err);
+    if (rc == 0) {
+        r->id = id;
+        r->current = 1;
+    }
+    return rc;
+}
+
+static int sq_rule_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                       int64_t version, ly_rule_row *out, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id), LY_PI(version)};
+    int id = version ? SQ_RULE_GET : SQ_RULE_CURRENT;
+    int rc = sq_one(sq(c), id, p, version ? 3 : 2, a, sq_read_rule, out, err);
+    if (rc == LY_ENOTFOUND)
+        return ly_error_set(err, rc, NULL, NULL, "no rule %.128s%s", rule_id ? rule_id : "",
+                            version ? " of that version" : "");
+    return rc;
+}
+
+static int sq_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char *after, int limit,
+                        ly_rule_row **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(after), LY_PI(limit)};
+    int rc;
+    SQ_ALL(c, after ? SQ_RULE_LIST_AFTER : SQ_RULE_LIST_FIRST, p, a, sq_read_rule, ly_rule_row, out,
+           n, err);
+    return rc;
+}
+
+static int sq_rule_versions(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                            ly_rule_row **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id)};
+    int rc;
+    SQ_ALL(c, SQ_RULE_VERSIONS, p, a, sq_read_rule, ly_rule_row, out, n, err);
+    return rc;
+}
+
+static int sq_rule_usage_get(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
+                             int64_t period_start, ly_rule_usage *out, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id), LY_PI(member_id), LY_PI(period_start)};
+    memset(out, 0, sizeof *out);
+    int rc = sq_one(sq(c), SQ_RULE_USAGE_GET, p, LY_NPARAMS(p), NULL, sq_read_usage, out, err);
+    return rc == LY_ENOTFOUND ? 0 : rc;
+}
+
+static int sq_rule_usage_add(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
+                             int64_t period_start, const ly_rule_usage *d, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id),   LY_PI(member_id), LY_PI(period_start),
+                       LY_PI(d->points),  LY_PI(d->credit), LY_PI(d->count)};
+    return sq_exec(sq(c), SQ_RULE_USAGE_ADD, p, LY_NPARAMS(p), NULL, err);
+}
+
+static int sq_event_rule_insert(ly_conn *c, int64_t program_id, const ly_event_rule *r,
+                                ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id),        LY_PI(r->event_id), LY_PI(r->rule_row),
+                       LY_PI(r->points),         LY_PI(r->credit),   LY_PI(r->reversed_points),
+                       LY_PI(r->reversed_credit)};
+    return sq_exec(sq(c), SQ_EVENT_RULE_INSERT, p, LY_NPARAMS(p), NULL, err);
+}
+
+static int sq_event_rules(ly_conn *c, ly_arena *a, int64_t program_id, int64_t event_id,
+                          ly_event_rule **out, size_t *n, ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(event_id)};
+    int rc;
+    SQ_ALL(c, SQ_EVENT_RULES, p, a, sq_read_event_rule, ly_event_rule, out, n, err);
+    return rc;
+}
+
+static int sq_event_rule_update(ly_conn *c, int64_t program_id, const ly_event_rule *r,
+                                ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(r->event_id), LY_PI(r->rule_row),
+                       LY_PI(r->reversed_points), LY_PI(r->reversed_credit)};
+    int64_t changed = 0;
+    int rc = sq_exec(sq(c), SQ_EVENT_RULE_UPDATE, p, LY_NPARAMS(p), &changed, err);
+    if (rc == 0 && changed == 0)
+        return ly_error_set(err, LY_ENOTFOUND, NULL, NULL,
+                            "event %" PRId64 " has no row for rule version %" PRId64, r->event_id,
+                            r->rule_row);
+    return rc;
+}
+
 const ly_store_ops ly__sqlite_ops = {
     .name = "sqlite",
     .migrations = ly__migrations_sqlite,
@@ -1491,4 +1724,15 @@ const ly_store_ops ly__sqlite_ops = {
     .idem_get = sq_idem_get,
     .idem_put = sq_idem_put,
     .verify = sq_verify,
+    .member_purchase = sq_member_purchase,
+    .members_by_birthday = sq_members_by_birthday,
+    .rule_insert = sq_rule_insert,
+    .rule_get = sq_rule_get,
+    .rule_list = sq_rule_list,
+    .rule_versions = sq_rule_versions,
+    .rule_usage_get = sq_rule_usage_get,
+    .rule_usage_add = sq_rule_usage_add,
+    .event_rule_insert = sq_event_rule_insert,
+    .event_rules = sq_event_rules,
+    .event_rule_update = sq_event_rule_update,
 };

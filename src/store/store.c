@@ -3,7 +3,9 @@
  * backend's table of functions. */
 #include "store/store_int.h"
 
+#include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +22,9 @@ struct ly_store {
 };
 
 static const char *const tables[LY_STORE_NTABLES] = {
-    "programs", "members", "member_cards",     "api_keys", "accounts",    "entries",
-    "postings", "lots",    "lot_consumptions", "events",   "redemptions", "idempotency_keys"};
+    "programs",    "members",          "member_cards", "api_keys",         "accounts",
+    "entries",     "postings",         "lots",         "lot_consumptions", "events",
+    "redemptions", "idempotency_keys", "rules",        "rule_usage",       "event_rules"};
 
 static const char *const invariants[LY_VERIFY_COUNT] = {
     [LY_VERIFY_ENTRY_BALANCED] = "entry_balanced", [LY_VERIFY_ACCOUNT_BALANCE] = "account_balance",
@@ -53,6 +56,9 @@ static const struct {
     {"events_ext_id_key", "id", "an event with this id already exists"},
     {"idempotency_keys_pkey", "idempotency_key",
      "this idempotency_key was stored meanwhile by another request"},
+    {"rules_version_key", "version", "this version of the rule already exists"},
+    {"rules_current_key", "rule_id", "the rule was changed meanwhile by another request"},
+    {"event_rules_pkey", "rule_row", "the event already has a row for this rule version"},
 };
 
 static int64_t now_ms(void)
@@ -497,6 +503,92 @@ int ly_store_redemption_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t
 int ly_store_redemption_cancel(ly_conn *c, const ly_redemption *r, ly_error *err)
 {
     return c->ops->redemption_cancel(c, r, err);
+}
+
+int ly_store_member_purchase(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
+                             int64_t spend, int64_t count, ly_error *err)
+{
+    return c->ops->member_purchase(c, program_id, member_id, at, spend, count, err);
+}
+
+/* "MM-DD", digits where digits go; the backends compare it as text. */
+static int is_mmdd(const char *s)
+{
+    static const char shape[] = "99-99";
+    for (size_t i = 0; i < sizeof shape - 1; i++)
+        if (!s || !s[i] || (shape[i] == '9' ? !isdigit((unsigned char)s[i]) : s[i] != shape[i]))
+            return 0;
+    return s[sizeof shape - 1] == '\0';
+}
+
+int ly_store_members_by_birthday(ly_conn *c, ly_arena *a, int64_t program_id, const char *mmdd,
+                                 int64_t after_id, int limit, ly_member **out, size_t *n,
+                                 ly_error *err)
+{
+    *out = NULL;
+    int rc = check_limit(limit, n, err);
+    if (rc <= 0)
+        return rc;
+    if (!is_mmdd(mmdd))
+        return ly_error_set(err, LY_EINVAL, NULL, "mmdd", "a birthday is given as MM-DD");
+    return c->ops->members_by_birthday(c, a, program_id, mmdd, after_id, limit, out, n, err);
+}
+
+int ly_store_rule_insert(ly_conn *c, ly_rule_row *r, ly_error *err)
+{
+    return c->ops->rule_insert(c, r, err);
+}
+
+int ly_store_rule_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                      int64_t version, ly_rule_row *out, ly_error *err)
+{
+    return c->ops->rule_get(c, a, program_id, rule_id, version, out, err);
+}
+
+int ly_store_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char *after, int limit,
+                       ly_rule_row **out, size_t *n, ly_error *err)
+{
+    *out = NULL;
+    int rc = check_limit(limit, n, err);
+    if (rc < 0)
+        return rc;
+    return c->ops->rule_list(c, a, program_id, after, limit ? limit : INT_MAX, out, n, err);
+}
+
+int ly_store_rule_versions(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                           ly_rule_row **out, size_t *n, ly_error *err)
+{
+    return c->ops->rule_versions(c, a, program_id, rule_id, out, n, err);
+}
+
+int ly_store_rule_usage_get(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
+                            int64_t period_start, ly_rule_usage *out, ly_error *err)
+{
+    return c->ops->rule_usage_get(c, program_id, rule_id, member_id, period_start, out, err);
+}
+
+int ly_store_rule_usage_add(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
+                            int64_t period_start, const ly_rule_usage *d, ly_error *err)
+{
+    return c->ops->rule_usage_add(c, program_id, rule_id, member_id, period_start, d, err);
+}
+
+int ly_store_event_rule_insert(ly_conn *c, int64_t program_id, const ly_event_rule *r,
+                               ly_error *err)
+{
+    return c->ops->event_rule_insert(c, program_id, r, err);
+}
+
+int ly_store_event_rules(ly_conn *c, ly_arena *a, int64_t program_id, int64_t event_id,
+                         ly_event_rule **out, size_t *n, ly_error *err)
+{
+    return c->ops->event_rules(c, a, program_id, event_id, out, n, err);
+}
+
+int ly_store_event_rule_update(ly_conn *c, int64_t program_id, const ly_event_rule *r,
+                               ly_error *err)
+{
+    return c->ops->event_rule_update(c, program_id, r, err);
 }
 
 int ly_store_idem_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *key, ly_idem *out,

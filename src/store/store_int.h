@@ -24,8 +24,8 @@ struct ly_conn {
 enum { LY_BY_EXTERNAL_ID, LY_BY_EMAIL, LY_BY_PHONE, LY_BY_CARD, LY_BY_COUNT };
 
 /* ly_store_table_counts reports programs, members, member_cards, api_keys,
- * then the ledger's tables (store.c names them). */
-#define LY_STORE_NTABLES 12
+ * then the ledger's tables, then the rules' (store.c names them). */
+#define LY_STORE_NTABLES 15
 
 /* The checks of ly_store_verify, in the order of each backend's statements;
  * the list of violations stops at LY_VERIFY_MAX. */
@@ -157,6 +157,29 @@ struct ly_store_ops {
      * (LY_VERIFY_*). */
     int (*verify)(ly_conn *c, ly_arena *a, int check, int limit, const char ***details, size_t *n,
                   ly_error *err);
+
+    /* Purchase totals and rules. Limits are positive (store.c turns a
+     * rule_list limit of 0 into INT_MAX); mmdd is "MM-DD". */
+    int (*member_purchase)(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
+                           int64_t spend, int64_t count, ly_error *err);
+    int (*members_by_birthday)(ly_conn *c, ly_arena *a, int64_t program_id, const char *mmdd,
+                               int64_t after_id, int limit, ly_member **out, size_t *n,
+                               ly_error *err);
+    int (*rule_insert)(ly_conn *c, ly_rule_row *r, ly_error *err);
+    int (*rule_get)(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                    int64_t version, ly_rule_row *out, ly_error *err);
+    int (*rule_list)(ly_conn *c, ly_arena *a, int64_t program_id, const char *after, int limit,
+                     ly_rule_row **out, size_t *n, ly_error *err);
+    int (*rule_versions)(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                         ly_rule_row **out, size_t *n, ly_error *err);
+    int (*rule_usage_get)(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
+                          int64_t period_start, ly_rule_usage *out, ly_error *err);
+    int (*rule_usage_add)(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
+                          int64_t period_start, const ly_rule_usage *d, ly_error *err);
+    int (*event_rule_insert)(ly_conn *c, int64_t program_id, const ly_event_rule *r, ly_error *err);
+    int (*event_rules)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t event_id,
+                       ly_event_rule **out, size_t *n, ly_error *err);
+    int (*event_rule_update)(ly_conn *c, int64_t program_id, const ly_event_rule *r, ly_error *err);
 };
 
 extern const ly_store_ops ly__sqlite_ops;

@@ -597,8 +597,9 @@ static void test_keys(void **state)
 }
 
 static const char *const table_names[] = {
-    "programs", "members", "member_cards",     "api_keys", "accounts",    "entries",
-    "postings", "lots",    "lot_consumptions", "events",   "redemptions", "idempotency_keys"};
+    "programs",    "members",          "member_cards", "api_keys",         "accounts",
+    "entries",     "postings",         "lots",         "lot_consumptions", "events",
+    "redemptions", "idempotency_keys", "rules",        "rule_usage",       "event_rules"};
 #define NTABLES (sizeof table_names / sizeof table_names[0])
 
 /* Row counts of every table, in table_names' order. */
@@ -1656,6 +1657,470 @@ static void *lock_thread(void *arg)
 
 /* PostgreSQL: a second writer of the same member waits for the first to
  * commit (SQLite's write transactions exclude each other anyway). */
+/* ---- Purchase totals and rules ------------------------------------------- */
+
+static ly_member member_of(fixture *f, int64_t id)
+{
+    ly_member m;
+    expect_ok(f, ly_store_member_get(f->conn, &f->arena, 1, id, &m, &f->err));
+    return m;
+}
+
+static void assert_totals(const ly_member *m, int64_t spend, int64_t count, int64_t last)
+{
+    assert_int_equal(m->lifetime_spend, spend);
+    assert_int_equal(m->purchase_count, count);
+    assert_int_equal(m->last_purchase_at, last);
+}
+
+static void test_member_purchase(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-a", "a@example.com", NULL);
+    int64_t other = insert_member(f, "ext-b", NULL, NULL);
+    ly_member got = member_of(f, m);
+    assert_totals(&got, 0, 0, 0);
+    assert_int_equal(got.last_activity_at, 0);
+
+    expect_ok(f, ly_store_member_purchase(f->conn, 1, m, 5000, 1250, 1, &f->err));
+    got = member_of(f, m);
+    assert_totals(&got, 1250, 1, 5000);
+    assert_int_equal(got.last_activity_at, 5000);
+
+    /* An older purchase arriving late leaves the latest one's time. */
+    expect_ok(f, ly_store_begin_write(f->conn, &f->err));
+    expect_ok(f, ly_store_member_purchase(f->conn, 1, m, 3000, 800, 1, &f->err));
+    expect_ok(f, ly_store_commit(f->conn, &f->err));
+    got = member_of(f, m);
+    assert_totals(&got, 2050, 2, 5000);
+    assert_int_equal(got.last_activity_at, 3000);
+
+    /* A return takes spend back and is no purchase. */
+    expect_ok(f, ly_store_member_purchase(f->conn, 1, m, 7000, -500, 0, &f->err));
+    got = member_of(f, m);
+    assert_totals(&got, 1550, 2, 5000);
+    assert_int_equal(got.last_activity_at, 7000);
+    expect_ok(f, ly_store_member_purchase(f->conn, 1, m, 9000, 100, 1, &f->err));
+
+    /* Every member read carries the totals. */
+    expect_ok(f,
+              ly_store_member_find(f->conn, &f->arena, 1, "email", "a@example.com", &got, &f->err));
+    assert_totals(&got, 1650, 3, 9000);
+    ly_member *ms;
+    size_t n;
+    expect_ok(f, ly_store_member_list(f->conn, &f->arena, 1, 0, 10, &ms, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_totals(&ms[0], 1650, 3, 9000);
+    assert_totals(&ms[1], 0, 0, 0);
+    expect_ok(
+        f, ly_store_members_by_birthday(f->conn, &f->arena, 1, "04-01", 0, 10, &ms, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_totals(&ms[0], 1650, 3, 9000);
+
+    expect_rc(f, ly_store_member_purchase(f->conn, 1, 9999, 1, 1, 1, &f->err), LY_ENOTFOUND);
+    expect_rc(f, ly_store_member_purchase(f->conn, 2, m, 1, 1, 1, &f->err), LY_ENOTFOUND);
+
+    /* Overflow is refused and changes nothing. */
+    expect_rc(f, ly_store_member_purchase(f->conn, 1, m, 10000, INT64_MAX, 1, &f->err),
+              LY_EREFUSED);
+    assert_string_equal(f->err.code, "balance_overflow");
+    got = member_of(f, m);
+    assert_totals(&got, 1650, 3, 9000);
+    assert_int_equal(got.last_activity_at, 9000);
+    got = member_of(f, other);
+    assert_totals(&got, 0, 0, 0);
+}
+
+static void test_members_by_birthday(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *birthdate, *status;
+    } members[] = {
+        {"1990-04-01", "active"}, {"1985-04-02", "active"},    {"2001-04-01", "active"},
+        {NULL, "active"},         {"1970-04-01", "suspended"}, {"1999-04-01", "erased"},
+        {"1960-04-01", "active"},
+    };
+    int64_t ids[7];
+    for (size_t i = 0; i < 7; i++) {
+        ly_member m = new_member(NULL, NULL, NULL);
+        m.birthdate = members[i].birthdate;
+        m.status = members[i].status;
+        expect_ok(f, ly_store_member_insert(f->conn, &m, &f->err));
+        ids[i] = m.id;
+    }
+    expect_ok(f, ly_store_card_attach(f->conn, 1, ids[2], "CARD2", 1, &f->err));
+    expect_ok(f, ly_store_card_attach(f->conn, 1, ids[1], "CARD1", 1, &f->err));
+
+    ly_member *ms;
+    size_t n;
+    expect_ok(
+        f, ly_store_members_by_birthday(f->conn, &f->arena, 1, "04-01", 0, 10, &ms, &n, &f->err));
+    assert_int_equal(n, 3);
+    assert_int_equal(ms[0].id, ids[0]);
+    assert_int_equal(ms[1].id, ids[2]);
+    assert_int_equal(ms[2].id, ids[6]);
+    assert_string_equal(ms[0].birthdate, "1990-04-01");
+    assert_int_equal(ms[0].ncards, 0);
+    static const char *const card2[] = {"CARD2"};
+    assert_cards(&ms[1], card2, 1);
+
+    /* Paged by id. */
+    expect_ok(f,
+              ly_store_members_by_birthday(f->conn, &f->arena, 1, "04-01", 0, 2, &ms, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_int_equal(ms[1].id, ids[2]);
+    expect_ok(f, ly_store_members_by_birthday(f->conn, &f->arena, 1, "04-01", ids[2], 2, &ms, &n,
+                                              &f->err));
+    assert_int_equal(n, 1);
+    assert_int_equal(ms[0].id, ids[6]);
+    assert_cards(&ms[0], NULL, 0);
+    expect_ok(f, ly_store_members_by_birthday(f->conn, &f->arena, 1, "04-01", ids[6], 2, &ms, &n,
+                                              &f->err));
+    assert_int_equal(n, 0);
+
+    expect_ok(
+        f, ly_store_members_by_birthday(f->conn, &f->arena, 1, "04-02", 0, 10, &ms, &n, &f->err));
+    assert_int_equal(n, 1);
+    assert_int_equal(ms[0].id, ids[1]);
+    static const char *const card1[] = {"CARD1"};
+    assert_cards(&ms[0], card1, 1);
+    expect_ok(
+        f, ly_store_members_by_birthday(f->conn, &f->arena, 1, "12-31", 0, 10, &ms, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_ok(
+        f, ly_store_members_by_birthday(f->conn, &f->arena, 2, "04-01", 0, 10, &ms, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_ok(f,
+              ly_store_members_by_birthday(f->conn, &f->arena, 1, "04-01", 0, 0, &ms, &n, &f->err));
+    assert_int_equal(n, 0);
+
+    static const char *const bad[] = {"4-01", "04-1", "0401", "04-01x", "04/01", "AB-CD", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        expect_rc(
+            f, ly_store_members_by_birthday(f->conn, &f->arena, 1, bad[i], 0, 10, &ms, &n, &f->err),
+            LY_EINVAL);
+        assert_string_equal(f->err.field, "mmdd");
+    }
+    expect_rc(f, ly_store_members_by_birthday(f->conn, &f->arena, 1, NULL, 0, 10, &ms, &n, &f->err),
+              LY_EINVAL);
+    expect_rc(f,
+              ly_store_members_by_birthday(f->conn, &f->arena, 1, "04-01", 0, -1, &ms, &n, &f->err),
+              LY_EINVAL);
+}
+
+static ly_rule_row new_rule(const char *rule_id, int64_t version, const char *body, int deleted)
+{
+    return (ly_rule_row){.program_id = LY_DEFAULT_PROGRAM,
+                         .rule_id = rule_id,
+                         .version = version,
+                         .body = body,
+                         .deleted = deleted,
+                         .created_at = 100 * version};
+}
+
+static int64_t insert_rule(fixture *f, const char *rule_id, int64_t version, int deleted)
+{
+    char body[64];
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"v\":%" PRId64 "}", rule_id, version);
+    ly_rule_row r = new_rule(rule_id, version, body, deleted);
+    expect_ok(f, ly_store_rule_insert(f->conn, &r, &f->err));
+    assert_true(r.id > 0);
+    assert_int_equal(r.current, 1);
+    return r.id;
+}
+
+static void assert_rule(const ly_rule_row *got, int64_t id, const char *rule_id, int64_t version,
+                        int deleted, int current)
+{
+    char body[64];
+    snprintf(body, sizeof body, "{\"id\":\"%s\",\"v\":%" PRId64 "}", rule_id, version);
+    assert_int_equal(got->id, id);
+    assert_int_equal(got->program_id, LY_DEFAULT_PROGRAM);
+    assert_string_equal(got->rule_id, rule_id);
+    assert_int_equal(got->version, version);
+    assert_string_equal(got->body, body);
+    assert_int_equal(got->deleted, deleted);
+    assert_int_equal(got->current, current);
+    assert_int_equal(got->created_at, 100 * version);
+}
+
+static void test_rule_versions(void **state)
+{
+    fixture *f = *state;
+    ly_rule_row got, *rs;
+    size_t n;
+    int64_t v1 = insert_rule(f, "double-points", 1, 0);
+    expect_ok(f, ly_store_rule_get(f->conn, &f->arena, 1, "double-points", 0, &got, &f->err));
+    assert_rule(&got, v1, "double-points", 1, 0, 1);
+
+    /* Two versions in one transaction: the second is current. */
+    expect_ok(f, ly_store_begin_write(f->conn, &f->err));
+    int64_t v2 = insert_rule(f, "double-points", 2, 0);
+    int64_t v3 = insert_rule(f, "double-points", 3, 0);
+    expect_ok(f, ly_store_commit(f->conn, &f->err));
+    assert_true(v1 < v2 && v2 < v3);
+    int64_t other = insert_rule(f, "welcome", 1, 0);
+
+    expect_ok(f, ly_store_rule_get(f->conn, &f->arena, 1, "double-points", 1, &got, &f->err));
+    assert_rule(&got, v1, "double-points", 1, 0, 0);
+    expect_ok(f, ly_store_rule_get(f->conn, &f->arena, 1, "double-points", 2, &got, &f->err));
+    assert_rule(&got, v2, "double-points", 2, 0, 0);
+    expect_ok(f, ly_store_rule_get(f->conn, &f->arena, 1, "double-points", 0, &got, &f->err));
+    assert_rule(&got, v3, "double-points", 3, 0, 1);
+    expect_ok(f, ly_store_rule_get(f->conn, &f->arena, 1, "welcome", 0, &got, &f->err));
+    assert_rule(&got, other, "welcome", 1, 0, 1);
+
+    /* A deleting version is current too, and read as such. */
+    int64_t v4 = insert_rule(f, "double-points", 4, 1);
+    expect_ok(f, ly_store_rule_get(f->conn, &f->arena, 1, "double-points", 0, &got, &f->err));
+    assert_rule(&got, v4, "double-points", 4, 1, 1);
+    expect_ok(f, ly_store_rule_get(f->conn, &f->arena, 1, "double-points", 3, &got, &f->err));
+    assert_rule(&got, v3, "double-points", 3, 0, 0);
+
+    expect_ok(f, ly_store_rule_versions(f->conn, &f->arena, 1, "double-points", &rs, &n, &f->err));
+    assert_int_equal(n, 4);
+    int64_t ids[] = {v1, v2, v3, v4};
+    for (size_t i = 0; i < 4; i++)
+        assert_rule(&rs[i], ids[i], "double-points", (int64_t)i + 1, i == 3, i == 3);
+    expect_ok(f, ly_store_rule_versions(f->conn, &f->arena, 1, "nothing", &rs, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_ok(f, ly_store_rule_versions(f->conn, &f->arena, 2, "welcome", &rs, &n, &f->err));
+    assert_int_equal(n, 0);
+
+    expect_rc(f, ly_store_rule_get(f->conn, &f->arena, 1, "double-points", 5, &got, &f->err),
+              LY_ENOTFOUND);
+    assert_string_equal(f->err.code, "not_found");
+    expect_rc(f, ly_store_rule_get(f->conn, &f->arena, 1, "nothing", 0, &got, &f->err),
+              LY_ENOTFOUND);
+    expect_rc(f, ly_store_rule_get(f->conn, &f->arena, 2, "welcome", 0, &got, &f->err),
+              LY_ENOTFOUND);
+
+    /* A version taken is a conflict, and leaves the current one current. */
+    int64_t rows[NTABLES], after[NTABLES];
+    table_rows(f, rows);
+    ly_rule_row dup = new_rule("double-points", 2, "{}", 0);
+    expect_rc(f, ly_store_rule_insert(f->conn, &dup, &f->err), LY_ECONFLICT);
+    assert_string_equal(f->err.code, "already_exists");
+    assert_string_equal(f->err.field, "version");
+    expect_ok(f, ly_store_begin_write(f->conn, &f->err));
+    expect_rc(f, ly_store_rule_insert(f->conn, &dup, &f->err), LY_ECONFLICT);
+    assert_string_equal(f->err.field, "version");
+    ly_store_rollback(f->conn);
+    expect_ok(f, ly_store_rule_get(f->conn, &f->arena, 1, "double-points", 0, &got, &f->err));
+    assert_rule(&got, v4, "double-points", 4, 1, 1);
+    table_rows(f, after);
+    assert_memory_equal(rows, after, sizeof rows);
+    assert_int_equal(table_count(f, "rules"), 5);
+
+    ly_rule_row orphan = new_rule("orphan", 1, "{}", 0);
+    orphan.program_id = 77;
+    expect_rc(f, ly_store_rule_insert(f->conn, &orphan, &f->err), LY_ENOTFOUND);
+
+    /* Brought back after its deletion. */
+    int64_t v5 = insert_rule(f, "double-points", 5, 0);
+    expect_ok(f, ly_store_rule_get(f->conn, &f->arena, 1, "double-points", 0, &got, &f->err));
+    assert_rule(&got, v5, "double-points", 5, 0, 1);
+}
+
+static void test_rule_list(void **state)
+{
+    fixture *f = *state;
+    /* Inserted out of order; listed in byte order ("B" < "a" < "a-2" < "a_2"
+     * < "b" < "é"), which no natural-language collation gives. */
+    static const char *const order[] = {"B", "a", "a-2", "a_2", "b", "\xc3\xa9"};
+    static const int inserted[] = {4, 1, 5, 0, 3, 2};
+    int64_t ids[6];
+    for (size_t i = 0; i < 6; i++)
+        ids[inserted[i]] = insert_rule(f, order[inserted[i]], 1, 0);
+    /* Changed (still listed, as its current version) or deleted (not). */
+    ids[1] = insert_rule(f, "a", 2, 0);
+    insert_rule(f, "gone", 1, 0);
+    insert_rule(f, "gone", 2, 1);
+    insert_rule(f, "deleted-then-back", 1, 1);
+    int64_t back = insert_rule(f, "deleted-then-back", 2, 0);
+
+    ly_rule_row *rs;
+    size_t n;
+    expect_ok(f, ly_store_rule_list(f->conn, &f->arena, 1, NULL, 0, &rs, &n, &f->err));
+    assert_int_equal(n, 7);
+    static const char *const want[] = {"B",       "a", "a-2", "a_2", "b", "deleted-then-back",
+                                       "\xc3\xa9"};
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(rs[i].rule_id, want[i]);
+        assert_int_equal(rs[i].current, 1);
+        assert_int_equal(rs[i].deleted, 0);
+    }
+    assert_int_equal(rs[0].id, ids[0]);
+    assert_int_equal(rs[1].id, ids[1]);
+    assert_int_equal(rs[1].version, 2);
+    assert_int_equal(rs[5].id, back);
+    assert_int_equal(rs[6].id, ids[5]);
+
+    /* Paged by rule_id. */
+    const char *after = NULL;
+    size_t seen = 0;
+    for (int page = 0; page < 5; page++) {
+        expect_ok(f, ly_store_rule_list(f->conn, &f->arena, 1, after, 3, &rs, &n, &f->err));
+        for (size_t i = 0; i < n; i++)
+            assert_string_equal(rs[i].rule_id, want[seen + i]);
+        seen += n;
+        if (n < 3)
+            break;
+        after = rs[n - 1].rule_id;
+    }
+    assert_int_equal(seen, 7);
+    expect_ok(f, ly_store_rule_list(f->conn, &f->arena, 1, "a", 2, &rs, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_string_equal(rs[0].rule_id, "a-2");
+    assert_string_equal(rs[1].rule_id, "a_2");
+    expect_ok(f, ly_store_rule_list(f->conn, &f->arena, 1, "c", 0, &rs, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_string_equal(rs[0].rule_id, "deleted-then-back");
+    expect_ok(f, ly_store_rule_list(f->conn, &f->arena, 1, "\xc3\xa9", 0, &rs, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_ok(f, ly_store_rule_list(f->conn, &f->arena, 2, NULL, 0, &rs, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_rc(f, ly_store_rule_list(f->conn, &f->arena, 1, NULL, -1, &rs, &n, &f->err), LY_EINVAL);
+}
+
+static void assert_usage(fixture *f, const char *rule_id, int64_t member_id, int64_t period,
+                         int64_t points, int64_t credit, int64_t count)
+{
+    ly_rule_usage u = {-1, -1, -1};
+    expect_ok(f, ly_store_rule_usage_get(f->conn, 1, rule_id, member_id, period, &u, &f->err));
+    assert_int_equal(u.points, points);
+    assert_int_equal(u.credit, credit);
+    assert_int_equal(u.count, count);
+}
+
+static void test_rule_usage(void **state)
+{
+    fixture *f = *state;
+    assert_usage(f, "cap", 7, 0, 0, 0, 0);
+    assert_int_equal(table_count(f, "rule_usage"), 0);
+
+    ly_rule_usage d = {50, 10, 1};
+    expect_ok(f, ly_store_rule_usage_add(f->conn, 1, "cap", 7, 0, &d, &f->err));
+    assert_usage(f, "cap", 7, 0, 50, 10, 1);
+    expect_ok(f, ly_store_begin_write(f->conn, &f->err));
+    expect_ok(f, ly_store_rule_usage_add(f->conn, 1, "cap", 7, 0, &d, &f->err));
+    expect_ok(f, ly_store_commit(f->conn, &f->err));
+    assert_usage(f, "cap", 7, 0, 100, 20, 2);
+
+    /* A return gives some back: negative parts. */
+    ly_rule_usage back = {-30, 0, -1};
+    expect_ok(f, ly_store_rule_usage_add(f->conn, 1, "cap", 7, 0, &back, &f->err));
+    assert_usage(f, "cap", 7, 0, 70, 20, 1);
+    /* A first row may start negative too. */
+    expect_ok(f, ly_store_rule_usage_add(f->conn, 1, "cap", 8, 0, &back, &f->err));
+    assert_usage(f, "cap", 8, 0, -30, 0, -1);
+
+    /* Each member, the rule's own total (member 0), each period, each rule
+     * and each program count apart. */
+    ly_rule_usage one = {1, 2, 3};
+    expect_ok(f, ly_store_rule_usage_add(f->conn, 1, "cap", 0, 0, &one, &f->err));
+    expect_ok(f, ly_store_rule_usage_add(f->conn, 1, "cap", 7, 86400000, &one, &f->err));
+    expect_ok(f, ly_store_rule_usage_add(f->conn, 1, "cap2", 7, 0, &one, &f->err));
+    expect_ok(f, ly_store_rule_usage_add(f->conn, 2, "cap", 7, 0, &one, &f->err));
+    assert_usage(f, "cap", 0, 0, 1, 2, 3);
+    assert_usage(f, "cap", 7, 86400000, 1, 2, 3);
+    assert_usage(f, "cap2", 7, 0, 1, 2, 3);
+    assert_usage(f, "cap", 7, 0, 70, 20, 1);
+    assert_usage(f, "cap", 7, 1, 0, 0, 0);
+    assert_int_equal(table_count(f, "rule_usage"), 6);
+
+    /* Overflow of any part is refused and changes nothing. */
+    ly_rule_usage huge[] = {{INT64_MAX, 0, 0}, {0, INT64_MAX, 0}, {0, 0, INT64_MAX}};
+    for (size_t i = 0; i < 3; i++) {
+        expect_rc(f, ly_store_rule_usage_add(f->conn, 1, "cap", 7, 86400000, &huge[i], &f->err),
+                  LY_EREFUSED);
+        assert_string_equal(f->err.code, "balance_overflow");
+    }
+    assert_usage(f, "cap", 7, 86400000, 1, 2, 3);
+}
+
+static int64_t insert_event(fixture *f, const char *ext_id, int64_t member_id)
+{
+    ly_event ev = new_event(ext_id, member_id);
+    expect_ok(f, ly_store_event_insert(f->conn, &ev, &f->err));
+    return ev.id;
+}
+
+static void assert_event_rule(const ly_event_rule *got, int64_t event_id, int64_t rule_row,
+                              const char *rule_id, int64_t version, int64_t points, int64_t credit,
+                              int64_t reversed_points, int64_t reversed_credit)
+{
+    assert_int_equal(got->event_id, event_id);
+    assert_int_equal(got->rule_row, rule_row);
+    assert_string_equal(got->rule_id, rule_id);
+    assert_int_equal(got->version, version);
+    assert_int_equal(got->points, points);
+    assert_int_equal(got->credit, credit);
+    assert_int_equal(got->reversed_points, reversed_points);
+    assert_int_equal(got->reversed_credit, reversed_credit);
+}
+
+static void test_event_rules(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-a", NULL, NULL);
+    int64_t ev = insert_event(f, "order-1", m), ev2 = insert_event(f, "order-2", m);
+    int64_t base1 = insert_rule(f, "base", 1, 0);
+    int64_t bonus = insert_rule(f, "bonus", 1, 0);
+    int64_t base2 = insert_rule(f, "base", 2, 0);
+
+    /* Inserted out of rule_row order; the old version of a rule still
+     * counts for the events it gave to. */
+    ly_event_rule r2 = {.event_id = ev, .rule_row = base2, .points = 20, .credit = 5};
+    ly_event_rule r1 = {.event_id = ev, .rule_row = bonus, .points = 100};
+    ly_event_rule r0 = {.event_id = ev2, .rule_row = base1, .points = 7, .reversed_points = -2};
+    expect_ok(f, ly_store_begin_write(f->conn, &f->err));
+    expect_ok(f, ly_store_event_rule_insert(f->conn, 1, &r2, &f->err));
+    expect_ok(f, ly_store_event_rule_insert(f->conn, 1, &r1, &f->err));
+    expect_ok(f, ly_store_commit(f->conn, &f->err));
+    expect_ok(f, ly_store_event_rule_insert(f->conn, 1, &r0, &f->err));
+    assert_int_equal(table_count(f, "event_rules"), 3);
+
+    ly_event_rule *xs;
+    size_t n;
+    expect_ok(f, ly_store_event_rules(f->conn, &f->arena, 1, ev, &xs, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_event_rule(&xs[0], ev, bonus, "bonus", 1, 100, 0, 0, 0);
+    assert_event_rule(&xs[1], ev, base2, "base", 2, 20, 5, 0, 0);
+    expect_ok(f, ly_store_event_rules(f->conn, &f->arena, 1, ev2, &xs, &n, &f->err));
+    assert_int_equal(n, 1);
+    assert_event_rule(&xs[0], ev2, base1, "base", 1, 7, 0, -2, 0);
+    expect_ok(f, ly_store_event_rules(f->conn, &f->arena, 2, ev, &xs, &n, &f->err));
+    assert_int_equal(n, 0);
+    expect_ok(f, ly_store_event_rules(f->conn, &f->arena, 1, 9999, &xs, &n, &f->err));
+    assert_int_equal(n, 0);
+
+    /* Returns take back: only the reversed parts change. */
+    r2.points = 999;
+    r2.credit = 999;
+    r2.reversed_points = -10;
+    r2.reversed_credit = -5;
+    expect_ok(f, ly_store_event_rule_update(f->conn, 1, &r2, &f->err));
+    expect_ok(f, ly_store_event_rules(f->conn, &f->arena, 1, ev, &xs, &n, &f->err));
+    assert_int_equal(n, 2);
+    assert_event_rule(&xs[0], ev, bonus, "bonus", 1, 100, 0, 0, 0);
+    assert_event_rule(&xs[1], ev, base2, "base", 2, 20, 5, -10, -5);
+
+    ly_event_rule missing = {.event_id = ev, .rule_row = base1, .reversed_points = -1};
+    expect_rc(f, ly_store_event_rule_update(f->conn, 1, &missing, &f->err), LY_ENOTFOUND);
+    expect_rc(f, ly_store_event_rule_update(f->conn, 2, &r2, &f->err), LY_ENOTFOUND);
+
+    expect_rc(f, ly_store_event_rule_insert(f->conn, 1, &r1, &f->err), LY_ECONFLICT);
+    assert_string_equal(f->err.code, "already_exists");
+    assert_string_equal(f->err.field, "rule_row");
+    ly_event_rule dangling = {.event_id = ev, .rule_row = 9999, .points = 1};
+    expect_rc(f, ly_store_event_rule_insert(f->conn, 1, &dangling, &f->err), LY_ENOTFOUND);
+    dangling = (ly_event_rule){.event_id = 9999, .rule_row = base1, .points = 1};
+    expect_rc(f, ly_store_event_rule_insert(f->conn, 1, &dangling, &f->err), LY_ENOTFOUND);
+    assert_int_equal(table_count(f, "event_rules"), 3);
+}
+
 static void test_member_lock_waits(void **state)
 {
     fixture *f = *state;
@@ -1747,7 +2212,13 @@ static void test_reconnect(void **state)
         cmocka_unit_test_prestate_setup_teardown(test_redemptions, setup, teardown, be),           \
         cmocka_unit_test_prestate_setup_teardown(test_idempotency, setup, teardown, be),           \
         cmocka_unit_test_prestate_setup_teardown(test_verify, setup, teardown, be),                \
-        cmocka_unit_test_prestate_setup_teardown(test_member_lock_waits, setup, teardown, be)
+        cmocka_unit_test_prestate_setup_teardown(test_member_lock_waits, setup, teardown, be),     \
+        cmocka_unit_test_prestate_setup_teardown(test_member_purchase, setup, teardown, be),       \
+        cmocka_unit_test_prestate_setup_teardown(test_members_by_birthday, setup, teardown, be),   \
+        cmocka_unit_test_prestate_setup_teardown(test_rule_versions, setup, teardown, be),         \
+        cmocka_unit_test_prestate_setup_teardown(test_rule_list, setup, teardown, be),             \
+        cmocka_unit_test_prestate_setup_teardown(test_rule_usage, setup, teardown, be),            \
+        cmocka_unit_test_prestate_setup_teardown(test_event_rules, setup, teardown, be)
 
 int main(void)
 {
