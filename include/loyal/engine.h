@@ -144,6 +144,36 @@ int ly_expire_run(ly_conn *c, ly_arena *a, int64_t program_id, int64_t as_of, ly
 /* Every invariant of the ledger; *n violations (0: sound). */
 int ly_ledger_verify(ly_conn *c, ly_arena *a, ly_violation **out, size_t *n, ly_error *err);
 
+/* ---- Rules ------------------------------------------------------------------
+ * Earn rules (docs/rules.md), versioned: every change is a new version and
+ * the ledger records which version gave what. Answers are JSON text. */
+
+/* Creates (rule_id NULL: POST, 201; the id is the body's or made up) or
+ * replaces (PUT, 200, a new version unless the rule is unchanged) a rule. */
+int ly_rule_save(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                 const json_t *body, ly_result *out, ly_error *err);
+/* Removes a rule from evaluation; its versions stay readable. */
+int ly_rule_delete(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                   ly_result *out, ly_error *err);
+/* The current version (version 0) or a given one. */
+int ly_rule_fetch(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                  int64_t version, ly_result *out, ly_error *err);
+/* Live rules by id after `after` (NULL: the first), at most limit. */
+int ly_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char *after, int limit,
+                 ly_result *out, ly_error *err);
+int ly_rule_versions(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
+                     ly_result *out, ly_error *err);
+/* POST /v1/rules/validate: {"expression", "scope"} or a whole rule. */
+int ly_rule_validate(const json_t *body, ly_result *out, ly_error *err);
+
+/* Grants the program's birthday rules to members whose birthday fell in the
+ * week up to as_of (in the program's time zone), once per member and year. */
+typedef struct ly_birthday_stats {
+    int64_t members, points, credit;
+} ly_birthday_stats;
+int ly_birthdays_run(ly_conn *c, ly_arena *a, int64_t program_id, int64_t as_of,
+                     ly_birthday_stats *out, ly_error *err);
+
 /* The largest amount or number of points the API accepts: 2^53, beyond
  * which JSON clients lose precision. */
 #define LY_AMOUNT_MAX (INT64_C(1) << 53)

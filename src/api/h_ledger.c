@@ -11,7 +11,7 @@
 
 #define BATCH_MAX 1000
 
-static int reply_result(ly_req *r, int rc, ly_result *res, ly_error *err)
+int ly__reply_result(ly_req *r, int rc, ly_result *res, ly_error *err)
 {
     if (rc != LY_OK)
         return ly__reply_error(r, err);
@@ -70,7 +70,7 @@ static int post_event(ly_req *r, int simulate)
         const char *hash = canonical_hash(r, body);
         rc = hash ? ly_event_post(db, &r->arena, r->program_id, body, hash, simulate, &res, &err)
                   : ly_error_set(&err, LY_ENOMEM, NULL, NULL, "out of memory");
-        rc = reply_result(r, rc, &res, &err);
+        rc = ly__reply_result(r, rc, &res, &err);
     }
     json_decref(body);
     return rc;
@@ -270,7 +270,7 @@ int ly__h_member_activity(ly_req *r)
     ly_error_clear(&err);
     ly_result res;
     int rc = ly_activity_list(db, &r->arena, r->program_id, id, before, limit, &res, &err);
-    return reply_result(r, rc, &res, &err);
+    return ly__reply_result(r, rc, &res, &err);
 }
 
 /* ---- spending ---------------------------------------------------------------- */
@@ -306,7 +306,7 @@ int ly__h_member_redeem(ly_req *r)
         ly_error_clear(&err);
         rc = ly_redeem(db, &r->arena, r->program_id, id, points ? "points" : "credit",
                        json_integer_value(points ? points : credit), &res, &err);
-        rc = reply_result(r, rc, &res, &err);
+        rc = ly__reply_result(r, rc, &res, &err);
     }
     json_decref(body);
     return rc;
@@ -336,7 +336,7 @@ int ly__h_redemption_cancel(ly_req *r)
     ly_error err;
     ly_error_clear(&err);
     int rc = ly_redeem_cancel(db, &r->arena, r->program_id, id, rid, &res, &err);
-    return reply_result(r, rc, &res, &err);
+    return ly__reply_result(r, rc, &res, &err);
 }
 
 static const ly_json_field adjust_fields[] = {
@@ -363,7 +363,7 @@ int ly__h_member_adjust(ly_req *r)
         rc = ly_adjust(db, &r->arena, r->program_id, id, ly_json_str(body, "asset"),
                        json_integer_value(json_object_get(body, "amount")),
                        ly_json_str(body, "reason"), &res, &err);
-        rc = reply_result(r, rc, &res, &err);
+        rc = ly__reply_result(r, rc, &res, &err);
     }
     json_decref(body);
     return rc;
@@ -398,13 +398,43 @@ int ly__h_transfers(ly_req *r)
         rc = ly_transfer(db, &r->arena, r->program_id, from, to,
                          json_integer_value(json_object_get(body, "points")),
                          ly_json_str(body, "reason"), &res, &err);
-        rc = reply_result(r, rc, &res, &err);
+        rc = ly__reply_result(r, rc, &res, &err);
     }
     json_decref(body);
     return rc;
 }
 
 /* ---- jobs ---------------------------------------------------------------------- */
+
+int ly__h_jobs_birthdays(ly_req *r)
+{
+    static const char *const allowed[] = {"as_of", NULL};
+    int64_t as_of;
+    if (ly__check_query(r, allowed) != LY_OK || as_of_param(r, &as_of) != LY_OK)
+        return LY_EINVAL;
+    ly_conn *db = ly__db(r);
+    if (!db)
+        return LY_ESTORE;
+    ly_error err;
+    ly_error_clear(&err);
+    ly_birthday_stats st;
+    int rc = ly_birthdays_run(db, &r->arena, r->program_id, as_of, &st, &err);
+    if (rc != LY_OK)
+        return ly__reply_error(r, &err);
+    ly_jw w;
+    ly_jw_init(&w);
+    ly_jw_obj_begin(&w);
+    ly_jw_key(&w, "as_of");
+    ly_jw_time(&w, as_of);
+    ly_jw_key(&w, "members");
+    ly_jw_int(&w, st.members);
+    ly_jw_key(&w, "points");
+    ly_jw_int(&w, st.points);
+    ly_jw_key(&w, "credit");
+    ly_jw_int(&w, st.credit);
+    ly_jw_obj_end(&w);
+    return ly__reply_jw(r, 200, &w);
+}
 
 int ly__h_jobs_expire(ly_req *r)
 {

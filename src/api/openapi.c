@@ -93,7 +93,26 @@ static const char schemas[] =
     "\"points\":{\"type\":\"integer\"},\"reason\":{\"type\":\"string\"}}},"
     "\"KeyCreate\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"scope\"],"
     "\"properties\":{\"scope\":{\"type\":\"string\",\"enum\":[\"admin\",\"pos\",\"partner\","
-    "\"read\"]},\"name\":{\"type\":\"string\"}}}"
+    "\"read\"]},\"name\":{\"type\":\"string\"}}},"
+    "\"Rule\":{\"type\":\"object\",\"required\":[\"on\",\"effect\"],\"properties\":{"
+    "\"id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},"
+    "\"description\":{\"type\":\"string\"},"
+    "\"on\":{\"type\":\"string\",\"example\":\"purchase\"},"
+    "\"when\":{\"type\":\"string\"},\"items\":{\"type\":\"string\"},"
+    "\"effect\":{\"type\":\"object\",\"properties\":{"
+    "\"points_per\":{\"type\":\"object\",\"properties\":{\"points\":{\"type\":\"integer\"},"
+    "\"per_minor\":{\"type\":\"integer\"},\"rounding\":{\"type\":\"string\","
+    "\"enum\":[\"down\",\"nearest\",\"up\"]}}},"
+    "\"points\":{\"type\":\"integer\"},\"multiply\":{\"type\":\"string\"},"
+    "\"cashback_percent\":{\"type\":\"string\"},\"grant_reward\":{\"type\":\"string\"}}},"
+    "\"cap\":{\"oneOf\":[{\"type\":\"object\"},{\"type\":\"array\"}]},"
+    "\"active_from\":{\"type\":\"string\",\"format\":\"date-time\"},"
+    "\"active_to\":{\"type\":\"string\",\"format\":\"date-time\"},"
+    "\"priority\":{\"type\":\"integer\"},\"stack\":{\"type\":\"boolean\"},"
+    "\"enabled\":{\"type\":\"boolean\"},\"version\":{\"type\":\"integer\",\"readOnly\":true}}},"
+    "\"RuleValidate\":{\"oneOf\":[{\"type\":\"object\",\"required\":[\"expression\"],"
+    "\"properties\":{\"expression\":{\"type\":\"string\"},\"scope\":{\"type\":\"string\","
+    "\"enum\":[\"when\",\"items\"]}}},{\"$ref\":\"#/components/schemas/Rule\"}]}"
     "}";
 
 /* Which schema a successful answer of a route carries. */
@@ -106,10 +125,12 @@ static const char *answer_schema(const ly_route *rt)
         {"/v1/members", "Member"},
         {"/v1/program", "Program"},
         {"/v1/keys", "Key"},
+        {"/v1/rules", "Rule"},
     };
     /* Only the routes whose answer is the resource itself. */
     if (strstr(rt->pattern, "/balance") || strstr(rt->pattern, "/activity") ||
-        strstr(rt->pattern, "/redemptions") || strstr(rt->pattern, "/adjustments"))
+        strstr(rt->pattern, "/redemptions") || strstr(rt->pattern, "/adjustments") ||
+        strstr(rt->pattern, "/versions") || strstr(rt->pattern, "/validate"))
         return NULL;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (strncmp(rt->pattern, rows[i].prefix, strlen(rows[i].prefix)) == 0)

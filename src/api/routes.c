@@ -40,6 +40,21 @@ const ly_route ly__routes[] = {
 
     {"POST", "/v1/jobs/expire", ly__h_jobs_expire, "admin", "Expire points past their date (as_of)",
      NULL, 0},
+    {"POST", "/v1/jobs/birthdays", ly__h_jobs_birthdays, "admin",
+     "Grant birthday rules to members whose birthday fell in the last week (as_of)", NULL, 0},
+
+    {"GET", "/v1/rules", ly__h_rules_list, "read", "The program's rules", NULL, 0},
+    {"POST", "/v1/rules", ly__h_rules_create, "admin", "Create an earn rule", "Rule", 0},
+    {"POST", "/v1/rules/validate", ly__h_rules_validate, "read",
+     "Check an expression or a whole rule; errors name line:column", "RuleValidate",
+     LY_ROUTE_WRITES_NOTHING},
+    {"GET", "/v1/rules/{id}", ly__h_rule_get, "read", "A rule (?version= for an earlier one)",
+     NULL, 0},
+    {"GET", "/v1/rules/{id}/versions", ly__h_rule_versions, "read", "Every version of a rule",
+     NULL, 0},
+    {"PUT", "/v1/rules/{id}", ly__h_rule_put, "admin", "Change a rule: a new version", "Rule", 0},
+    {"DELETE", "/v1/rules/{id}", ly__h_rule_delete, "admin",
+     "Remove a rule; its versions stay readable", NULL, 0},
 
     {"POST", "/v1/keys", ly__h_keys_create, "admin", "Create an API key", "KeyCreate",
      LY_ROUTE_SECRET_ANSWER},

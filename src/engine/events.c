@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "engine/ledger_int.h"
+#include "engine/rules_int.h"
 #include "engine/txn.h"
 #include "loyal/json.h"
 #include "loyal/normalize.h"
@@ -199,6 +200,7 @@ typedef struct ev_ctx {
     ly_result *out;
     /* Filled while running. */
     ly__prog prog;
+    ly__ruleset *rules;
     ly_member member;
     int64_t member_id;
     int would_enroll; /* a simulation of a purchase that would enrol its member */
@@ -333,66 +335,120 @@ static void write_head(ly_jw *w, const ly_event *row, const ev_ctx *x)
     write_member_id(w, x->member_id);
 }
 
-static int purchase(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
+/* The member as the rules see it (the event's own changes not yet made),
+ * read once the member is locked; only when some rule is on this type. */
+static int load_member(ly_conn *c, ev_ctx *x, const char *type, ly_error *err)
 {
-    int64_t points = 0;
+    if (!x->member_id || !ly__ruleset_has(x->rules, type))
+        return LY_OK;
+    return ly_store_member_get(c, x->a, x->program_id, x->member_id, &x->member, err);
+}
+
+/* Evaluates the rules (or the base rate) for the event in row. */
+static int earn_by_rules(ly_conn *c, ev_ctx *x, ly_event *row, ly__earned *e, ly_error *err)
+{
+    memset(e, 0, sizeof *e);
+    if (!x->member_id && !x->would_enroll)
+        return LY_OK;
+    int rc = load_member(c, x, row->type, err);
+    if (rc != LY_OK)
+        return rc;
+    ly__earn_in in = {.type = row->type,
+                      .event_id = x->simulate ? 0 : row->id,
+                      .occurred_at = row->occurred_at,
+                      .amount = row->amount,
+                      .body = x->in->body,
+                      .member = x->member_id ? &x->member : NULL,
+                      .simulate = x->simulate};
+    rc = ly__earn(c, x->a, &x->prog, x->rules, &in, e, err);
+    row->points = e->points;
+    row->credit = e->credit;
+    return rc;
+}
+
+/* Posts what an event earned: one entry crediting the member's points and
+ * credit from the program's issued accounts, and a lot for each. */
+static int post_earned(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
+{
+    if (x->simulate || (row->points <= 0 && row->credit <= 0))
+        return LY_OK;
+    ly_entry e = {.program_id = x->program_id,
+                  .member_id = x->member_id,
+                  .kind = "earn",
+                  .event_id = row->id,
+                  .effective_at = row->occurred_at,
+                  .created_at = row->created_at};
+    static const char *const assets[] = {"points", "credit"};
+    int64_t amounts[] = {row->points, row->credit}, before[2] = {0, 0};
+    ly_posting p[4];
+    size_t np = 0;
     int rc;
-    if (x->member_id || x->would_enroll) {
-        if (ly_earn_points(x->in->amount, x->prog.earn_points, x->prog.earn_per_minor,
-                           x->prog.rounding, &points) != LY_OK)
-            return ly_error_set(err, LY_EREFUSED, "amount_overflow", "amount",
-                                "the points for this amount do not fit: the earn rate times the "
-                                "amount is beyond 2^53");
+    for (int i = 0; i < 2; i++) {
+        if (amounts[i] <= 0)
+            continue;
+        if ((rc = ly_store_account_balance(c, x->program_id, x->member_id, "member", assets[i],
+                                           &before[i], err)) != LY_OK)
+            return rc;
+        p[np++] = (ly_posting){x->member_id, "member", assets[i], amounts[i]};
+        p[np++] = (ly_posting){0, "issued", assets[i], -amounts[i]};
     }
-    row->points = points;
-    if (points > 0 && !x->simulate) {
-        ly_entry e = {.program_id = x->program_id,
-                      .member_id = x->member_id,
-                      .kind = "earn",
-                      .event_id = row->id,
-                      .effective_at = row->occurred_at,
-                      .created_at = row->created_at};
+    if ((rc = ly_store_entry_insert(c, &e, p, np, err)) != LY_OK)
+        return rc;
+    int64_t available = row->occurred_at;
+    if (ly_add64(row->occurred_at, x->prog.pending_ms, &available) != LY_OK)
+        available = INT64_MAX;
+    for (int i = 0; i < 2; i++) {
+        if (amounts[i] <= 0)
+            continue;
+        /* Points expire by the program's policy; store credit does not. */
+        int64_t expires = i == 0 ? ly_expiry_at(&x->prog.expiry, x->prog.tz, row->occurred_at) : 0;
         ly_lot lot;
-        int64_t available = row->occurred_at, expires;
-        if (ly_add64(row->occurred_at, x->prog.pending_ms, &available) != LY_OK)
-            available = INT64_MAX;
-        expires = ly_expiry_at(&x->prog.expiry, x->prog.tz, row->occurred_at);
+        if ((rc = ly__lot_new(c, &e, x->member_id, assets[i], amounts[i], available, expires, &lot,
+                              err)) != LY_OK)
+            return rc;
         /* Lots need settling against the balance only when it was negative:
          * otherwise the new lot is exactly the balance's increase. */
-        int64_t before;
-        if ((rc = ly_store_account_balance(c, x->program_id, x->member_id, "member", "points",
-                                           &before, err)) != LY_OK ||
-            (rc = ly__post(c, &e, x->member_id, "points", "issued", points, err)) != LY_OK ||
-            (rc = ly__lot_new(c, &e, x->member_id, "points", points, available, expires, &lot,
-                              err)) != LY_OK ||
-            (before < 0 &&
-             (rc = ly__settle(c, x->a, x->program_id, x->member_id, "points", e.id, err)) != LY_OK))
+        if (before[i] < 0 &&
+            (rc = ly__settle(c, x->a, x->program_id, x->member_id, assets[i], e.id, err)) != LY_OK)
             return rc;
-        row->entry_id = e.id;
     }
-    if (x->member_id && !x->simulate &&
-        (rc = ly_store_member_touch(c, x->program_id, x->member_id, row->occurred_at, err)) !=
-            LY_OK)
+    row->entry_id = e.id;
+    return LY_OK;
+}
+
+/* The common end of an earning answer: points and credit earned, the rules
+ * that gave them (every rule considered, in a simulation), the balance. */
+static int write_earned(ly_conn *c, ev_ctx *x, const ly_event *row, const ly__earned *e, ly_jw *w,
+                        ly_error *err)
+{
+    ly_jw_key(w, "points_earned");
+    ly_jw_int(w, row->points);
+    ly_jw_key(w, "credit_earned");
+    ly_jw_int(w, row->credit);
+    ly_jw_key(w, "applied_rules");
+    ly__earned_write_applied(e, w);
+    if (x->simulate) {
+        ly_jw_key(w, "rules");
+        ly__earned_write_considered(e, w);
+    }
+    return write_balance(c, x, w, err);
+}
+
+static int purchase(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
+{
+    ly__earned e;
+    int rc = earn_by_rules(c, x, row, &e, err);
+    if (rc == LY_OK)
+        rc = post_earned(c, x, row, err);
+    if (rc == LY_OK && x->member_id && !x->simulate)
+        rc = ly_store_member_purchase(c, x->program_id, x->member_id, row->occurred_at,
+                                      row->amount, 1, err);
+    if (rc != LY_OK)
         return rc;
     ly_jw w;
     ly_jw_init(&w);
     write_head(&w, row, x);
-    ly_jw_key(&w, "points_earned");
-    ly_jw_int(&w, points);
-    ly_jw_key(&w, "credit_earned");
-    ly_jw_int(&w, 0);
-    ly_jw_key(&w, "applied_rules");
-    ly_jw_arr_begin(&w);
-    if (points > 0) {
-        ly_jw_obj_begin(&w);
-        ly_jw_key(&w, "rule_id");
-        ly_jw_str(&w, "base");
-        ly_jw_key(&w, "points");
-        ly_jw_int(&w, points);
-        ly_jw_obj_end(&w);
-    }
-    ly_jw_arr_end(&w);
-    if ((rc = write_balance(c, x, &w, err)) != LY_OK) {
+    if ((rc = write_earned(c, x, row, &e, &w, err)) != LY_OK) {
         ly_jw_discard(&w);
         return rc;
     }
@@ -557,6 +613,11 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
             rc = ly__settle(c, x->a, x->program_id, x->member_id, "credit", e.id, err);
         row->entry_id = e.id;
     }
+    if (rc == LY_OK && !x->simulate)
+        rc = ly__earn_reverse(c, x->a, &x->prog, &orig, total_after, err);
+    if (rc == LY_OK && !x->simulate)
+        rc = ly_store_member_purchase(c, x->program_id, x->member_id, row->occurred_at, -amount, 0,
+                                      err);
     if (rc == LY_OK && !x->simulate) {
         orig.returned_amount = total_after;
         orig.reversed_points = points_after;
@@ -595,31 +656,34 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     return keep(c, x, row, &w, x->simulate ? 200 : 201, err);
 }
 
+/* A custom event (and a signup or a birthday): earns by the rules on its
+ * type. */
 static int custom(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
 {
     int rc;
     if (!x->member_id)
         return ly_error_set(err, LY_EREFUSED, "unknown_member", "member",
                             "a custom event needs a known member");
+    ly__earned e;
+    if ((rc = earn_by_rules(c, x, row, &e, err)) != LY_OK ||
+        (rc = post_earned(c, x, row, err)) != LY_OK)
+        return rc;
     if (!x->simulate && (rc = ly_store_member_touch(c, x->program_id, x->member_id,
                                                     row->occurred_at, err)) != LY_OK)
         return rc;
     ly_jw w;
     ly_jw_init(&w);
     write_head(&w, row, x);
-    ly_jw_key(&w, "points_earned");
-    ly_jw_int(&w, 0);
-    ly_jw_key(&w, "credit_earned");
-    ly_jw_int(&w, 0);
-    ly_jw_key(&w, "applied_rules");
-    ly_jw_arr_begin(&w);
-    ly_jw_arr_end(&w);
-    if ((rc = write_balance(c, x, &w, err)) != LY_OK) {
+    if ((rc = write_earned(c, x, row, &e, &w, err)) != LY_OK) {
         ly_jw_discard(&w);
         return rc;
     }
     ly_jw_key(&w, "occurred_at");
     ly_jw_time(&w, row->occurred_at);
+    if (x->simulate) {
+        ly_jw_key(&w, "simulated");
+        ly_jw_bool(&w, 1);
+    }
     ly_jw_obj_end(&w);
     return keep(c, x, row, &w, x->simulate ? 200 : 201, err);
 }
@@ -652,6 +716,10 @@ static int do_event(ly_conn *c, void *vctx, ly_error *err)
             return rc;
     }
     if ((rc = ly__prog_load(c, x->a, x->program_id, &x->prog, err)) != LY_OK)
+        return rc;
+    ly__ruleset_release(x->rules); /* from an attempt that was retried */
+    x->rules = NULL;
+    if ((rc = ly__ruleset_get(c, x->a, &x->prog, &x->rules, err)) != LY_OK)
         return rc;
     if (in->currency && strcmp(in->currency, x->prog.p.currency) != 0 &&
         strcasecmp(in->currency, x->prog.p.currency) == 0)
@@ -723,7 +791,171 @@ int ly_event_post(ly_conn *c, ly_arena *a, int64_t program_id, const json_t *bod
     if (rc != LY_OK)
         return rc;
     ev_ctx x = {.a = a, .program_id = program_id, .in = &in, .simulate = simulate, .out = out};
-    if (simulate)
-        return run_simulation(c, &x, err);
-    return ly__txn_run(c, 1, do_event, &x, err);
+    rc = simulate ? run_simulation(c, &x, err) : ly__txn_run(c, 1, do_event, &x, err);
+    ly__ruleset_release(x.rules);
+    return rc;
+}
+
+/* ---- events of the member's life: signup and birthday ----------------------- */
+
+/* Records a `type` event for the member at `at` and grants the rules on it
+ * (ext_id NULL: made up), inside the caller's transaction. */
+static int member_event(ly_conn *c, ly_arena *a, const ly__prog *prog, ly__ruleset *rs,
+                        int64_t member_id, const char *type, const char *ext_id, int64_t at,
+                        ly_event *row, ly_error *err)
+{
+    json_t *body = json_pack("{s:s}", "type", type);
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    ev_in in = {.body = body, .type = EV_CUSTOM, .type_name = type, .hash = ""};
+    ly_result res = {0};
+    ev_ctx x = {.a = a,
+                .program_id = prog->p.id,
+                .in = &in,
+                .out = &res,
+                .prog = *prog,
+                .rules = rs,
+                .member_id = member_id};
+    int64_t now = ly_time_now_ms();
+    *row = (ly_event){.program_id = prog->p.id,
+                      .ext_id = ext_id ? ext_id : make_ext_id(a, now),
+                      .type = type,
+                      .member_id = member_id,
+                      .currency = prog->p.currency,
+                      .occurred_at = at,
+                      .body = text ? ly_arena_strdup(a, text) : NULL,
+                      .request_hash = "",
+                      .created_at = now};
+    free(text);
+    int rc = !row->body || !row->ext_id ? ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory")
+                                        : ly_store_event_insert(c, row, err);
+    if (rc == LY_OK)
+        rc = custom(c, &x, row, err);
+    free(res.body);
+    json_decref(body);
+    return rc;
+}
+
+int ly__signup_earn(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id, int64_t at,
+                    ly_error *err)
+{
+    ly__prog prog;
+    ly__ruleset *rs = NULL;
+    int rc = ly__prog_load(c, a, program_id, &prog, err);
+    if (rc == LY_OK)
+        rc = ly__ruleset_get(c, a, &prog, &rs, err);
+    if (rc == LY_OK && rs->signup_rules) {
+        ly_event row;
+        rc = member_event(c, a, &prog, rs, member_id, "signup", NULL, at, &row, err);
+    }
+    ly__ruleset_release(rs);
+    return rc;
+}
+
+struct bday_ctx {
+    ly_arena *a;
+    const ly__prog *prog;
+    ly__ruleset *rs;
+    int64_t member_id, at;
+    const char *ext_id;
+    ly_event row;
+    int granted;
+};
+
+static int do_birthday(ly_conn *c, void *vctx, ly_error *err)
+{
+    struct bday_ctx *b = vctx;
+    ly_event prev;
+    b->granted = 0;
+    int rc = ly_store_event_get(c, b->a, b->prog->p.id, b->ext_id, &prev, err);
+    if (rc != LY_ENOTFOUND)
+        return rc; /* LY_OK: granted already this year */
+    ly_error_clear(err);
+    rc = ly__member_ready(c, b->prog->p.id, b->member_id, err);
+    if (rc == LY_EREFUSED || rc == LY_ENOTFOUND) {
+        ly_error_clear(err); /* suspended or erased meanwhile */
+        return LY_OK;
+    }
+    if (rc == LY_OK)
+        rc = member_event(c, b->a, b->prog, b->rs, b->member_id, "birthday", b->ext_id, b->at,
+                          &b->row, err);
+    b->granted = rc == LY_OK;
+    return rc;
+}
+
+#define BIRTHDAY_CATCH_UP_DAYS 7
+#define BIRTHDAY_PAGE          200
+
+static int birthdays_on(ly_conn *c, ly_arena *a, struct bday_ctx *b, int64_t day, const char *mmdd,
+                        ly_birthday_stats *out, ly_error *err)
+{
+    int64_t y;
+    unsigned mo, d;
+    ly_civil_from_days(day, &y, &mo, &d);
+    int64_t midnight = ly_tz_to_utc(b->prog->tz, day * 86400000);
+    int64_t after = 0;
+    for (;;) {
+        ly_member *ms;
+        size_t n;
+        int rc = ly_store_members_by_birthday(c, a, b->prog->p.id, mmdd, after, BIRTHDAY_PAGE, &ms,
+                                              &n, err);
+        if (rc != LY_OK)
+            return rc;
+        for (size_t i = 0; i < n; i++) {
+            ly_civil cc;
+            ly_tz_local_civil(b->prog->tz, ms[i].created_at, &cc);
+            /* Birthdays since the member joined only. */
+            if (ly_days_from_civil(cc.year, (unsigned)cc.month, (unsigned)cc.day) > day)
+                continue;
+            b->member_id = ms[i].id;
+            b->at = ms[i].created_at > midnight ? ms[i].created_at : midnight;
+            b->ext_id = ly_arena_printf(a, "birthday_%lld_mem_%lld", (long long)y,
+                                        (long long)ms[i].id);
+            if (!b->ext_id)
+                return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+            if ((rc = ly__txn_run(c, 1, do_birthday, b, err)) != LY_OK)
+                return rc;
+            if (b->granted) {
+                out->members++;
+                out->points += b->row.points;
+                out->credit += b->row.credit;
+            }
+        }
+        if (n < BIRTHDAY_PAGE)
+            return LY_OK;
+        after = ms[n - 1].id;
+    }
+}
+
+int ly_birthdays_run(ly_conn *c, ly_arena *a, int64_t program_id, int64_t as_of,
+                     ly_birthday_stats *out, ly_error *err)
+{
+    memset(out, 0, sizeof *out);
+    ly__prog prog;
+    ly__ruleset *rs = NULL;
+    int rc = ly__prog_load(c, a, program_id, &prog, err);
+    if (rc == LY_OK)
+        rc = ly__ruleset_get(c, a, &prog, &rs, err);
+    if (rc != LY_OK || !rs->birthday_rules) {
+        ly__ruleset_release(rs);
+        return rc;
+    }
+    struct bday_ctx b = {.a = a, .prog = &prog, .rs = rs};
+    ly_civil now;
+    ly_tz_local_civil(prog.tz, as_of, &now);
+    int64_t today = ly_days_from_civil(now.year, (unsigned)now.month, (unsigned)now.day);
+    /* The last week, so that a day the job did not run is caught up; a 29
+     * February birthday is kept on 28 February in other years. */
+    for (int64_t day = today - (BIRTHDAY_CATCH_UP_DAYS - 1); rc == LY_OK && day <= today; day++) {
+        int64_t y;
+        unsigned mo, d;
+        char mmdd[8];
+        ly_civil_from_days(day, &y, &mo, &d);
+        snprintf(mmdd, sizeof mmdd, "%02u-%02u", mo % 100, d % 100);
+        rc = birthdays_on(c, a, &b, day, mmdd, out, err);
+        int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        if (rc == LY_OK && mo == 2 && d == 28 && !leap)
+            rc = birthdays_on(c, a, &b, day, "02-29", out, err);
+    }
+    ly__ruleset_release(rs);
+    return rc;
 }

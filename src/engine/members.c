@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/rules_int.h"
 #include "engine/txn.h"
 #include "loyal/json.h"
 #include "loyal/normalize.h"
@@ -176,6 +177,8 @@ static int do_enroll(ly_conn *c, void *vctx, ly_error *err)
         if ((rc = ly_store_card_attach(c, e->program_id, m->id, e->cards[i], m->created_at, err)) !=
             LY_OK)
             return rc;
+    if ((rc = ly__signup_earn(c, e->a, e->program_id, m->id, m->created_at, err)) != LY_OK)
+        return rc;
     return ly_store_member_get(c, e->a, e->program_id, m->id, m, err);
 }
 

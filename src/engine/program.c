@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/rules_int.h"
 #include "engine/txn.h"
 #include "loyal/json.h"
 #include "loyal/normalize.h"
@@ -302,6 +303,17 @@ int ly_program_update(ly_conn *c, ly_arena *a, int64_t program_id, const json_t 
     struct update_ctx u = {a, program_id, changes, out};
     rc = ly__txn_run(c, 1, do_update, &u, err);
     return rc == LY_OK ? fill_settings(a, out, err) : rc;
+}
+
+int ly__program_touch(ly_conn *c, ly_arena *a, int64_t program_id, ly_error *err)
+{
+    ly_program p;
+    int rc = ly_store_program_get(c, a, program_id, &p, err);
+    if (rc != LY_OK)
+        return rc;
+    int64_t now = ly_time_now_ms();
+    p.updated_at = now > p.updated_at ? now : p.updated_at + 1;
+    return ly_store_program_put(c, &p, err);
 }
 
 json_t *ly_program_to_json(const ly_program *p)
