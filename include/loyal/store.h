@@ -384,7 +384,9 @@ typedef struct ly_rule_usage {
     int64_t points, credit, count;
 } ly_rule_usage;
 
-/* Zeros when nothing was used yet. */
+/* Zeros when nothing was used yet. On PostgreSQL the usage row is locked
+ * (created when absent) until the transaction ends, so that grants from one
+ * budget by concurrent transactions follow one another. */
 int ly_store_rule_usage_get(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
                             int64_t period_start, ly_rule_usage *out, ly_error *err);
 /* Adds d (each part may be negative) to the usage, creating its row. */

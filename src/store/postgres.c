@@ -346,9 +346,15 @@ static const struct {
     [PG_RULE_VERSIONS] = {"rule_versions",
                           "SELECT " PG_RULE_COLS " FROM rules "
                           "WHERE program_id = $1 AND rule_id = $2 ORDER BY version"},
+    /* Read with the row locked (created when absent) until the transaction
+     * ends, so that two servers granting from one budget see each other:
+     * ON CONFLICT DO UPDATE waits for a concurrent holder and then reads its
+     * committed values. */
     [PG_RULE_USAGE_GET] = {"rule_usage_get",
-                           "SELECT points, credit, count FROM rule_usage WHERE program_id = $1 "
-                           "AND rule_id = $2 AND member_id = $3 AND period_start = $4"},
+                           "INSERT INTO rule_usage AS t (program_id, rule_id, member_id, "
+                           "period_start, points, credit, count) VALUES ($1, $2, $3, $4, 0, 0, 0) "
+                           "ON CONFLICT (program_id, rule_id, member_id, period_start) "
+                           "DO UPDATE SET count = t.count RETURNING points, credit, count"},
     [PG_RULE_USAGE_ADD] = {"rule_usage_add",
                            "INSERT INTO rule_usage AS t (program_id, rule_id, member_id, "
                            "period_start, points, credit, count) "
