@@ -117,21 +117,21 @@ typedef struct scheduler {
     ly_store *store;
 } scheduler;
 
-static void scheduled_expiry(ly_store *store)
+/* The scheduled jobs: expiry, then birthday rules. Each logs a JSON line
+ * when it did something or failed. */
+static void scheduled_jobs(ly_store *store)
 {
     ly_error err;
     ly_error_clear(&err);
     ly_arena a;
     ly_arena_init(&a, 16384);
     ly_expire_stats st = {0};
+    ly_birthday_stats bd = {0};
     int64_t now = ly_time_now_ms();
-    ly_conn *c = ly_store_acquire(store, &err);
-    int rc = c ? ly_expire_run(c, &a, LY_DEFAULT_PROGRAM, now, &st, &err) : LY_ESTORE;
-    if (c)
-        ly_store_release(store, c);
-    ly_arena_release(&a);
     char ts[LY_TIME_BUFSZ];
     ly_time_format(now, ts);
+    ly_conn *c = ly_store_acquire(store, &err);
+    int rc = c ? ly_expire_run(c, &a, LY_DEFAULT_PROGRAM, now, &st, &err) : LY_ESTORE;
     if (rc != LY_OK)
         fprintf(stderr, "{\"ts\":\"%s\",\"job\":\"expire\",\"error\":\"%s\"}\n", ts, err.code);
     else if (st.lots)
@@ -139,6 +139,20 @@ static void scheduled_expiry(ly_store *store)
                 "{\"ts\":\"%s\",\"job\":\"expire\",\"lots_expired\":%lld,\"points_expired\":%lld,"
                 "\"members\":%lld}\n",
                 ts, (long long)st.lots, (long long)st.points, (long long)st.members);
+    if (c) {
+        ly_error_clear(&err);
+        rc = ly_birthdays_run(c, &a, LY_DEFAULT_PROGRAM, now, &bd, &err);
+        if (rc != LY_OK)
+            fprintf(stderr, "{\"ts\":\"%s\",\"job\":\"birthdays\",\"error\":\"%s\"}\n", ts,
+                    err.code);
+        else if (bd.members)
+            fprintf(stderr,
+                    "{\"ts\":\"%s\",\"job\":\"birthdays\",\"members\":%lld,\"points\":%lld,"
+                    "\"credit\":%lld}\n",
+                    ts, (long long)bd.members, (long long)bd.points, (long long)bd.credit);
+        ly_store_release(store, c);
+    }
+    ly_arena_release(&a);
 }
 
 static void *scheduler_main(void *arg)
@@ -147,7 +161,7 @@ static void *scheduler_main(void *arg)
     pthread_mutex_lock(&sc->mu);
     while (!sc->stop) {
         pthread_mutex_unlock(&sc->mu);
-        scheduled_expiry(sc->store);
+        scheduled_jobs(sc->store);
         pthread_mutex_lock(&sc->mu);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -236,7 +250,7 @@ static int run_server(const char *cmd, serve_args *a, ly_store *store, const cha
     {"listen", "HOST:PORT", "address to serve on (env LOYAL_LISTEN; 127.0.0.1:8080)", NULL}, \
     {"threads", "N", "worker threads (default: number of CPUs)", NULL},                \
     {"access-log", "PATH|-|off", "JSON access log lines (default - for stderr)", NULL}, \
-    {"expire-every", "SECONDS", "run the expiry job this often (3600; 0: never)", NULL}
+    {"expire-every", "SECONDS", "run the expiry and birthday jobs this often (3600; 0: never)", NULL}
 /* clang-format on */
 
 int cli_serve(int argc, char **argv)
@@ -279,6 +293,25 @@ static int seed_demo(ly_store *store)
         {"C-1004", "dana.okafor@example.com", NULL, "Dana Okafor", NULL, "6006 0000 0000 1004"},
         {"C-1005", NULL, "718-555-0105", "Eli Novak", "1978-07-30", NULL},
     };
+    /* Its earn rules (docs/rules.md), made before the members so that they
+     * get the welcome bonus. */
+    static const char *const rules[] = {
+        "{\"id\":\"points-per-dollar\",\"name\":\"1 point per dollar\",\"on\":\"purchase\","
+        "\"effect\":{\"points_per\":{\"points\":1,\"per_minor\":100}}}",
+        "{\"id\":\"weekend-x2\",\"name\":\"Double points at weekends\",\"on\":\"purchase\","
+        "\"priority\":10,\"when\":\"weekday(event.occurred_at) >= 6\","
+        "\"effect\":{\"multiply\":\"2\"}}",
+        "{\"id\":\"morning-coffee-x3\",\"name\":\"Triple points on coffee before 11\","
+        "\"on\":\"purchase\",\"priority\":20,\"when\":\"hour(event.occurred_at) < 11\","
+        "\"items\":\"item.category == \\\"coffee\\\"\",\"effect\":{\"multiply\":\"3\"}}",
+        "{\"id\":\"review-50\",\"name\":\"50 points per review, 3 a month\","
+        "\"on\":\"custom:review\",\"effect\":{\"points\":50},"
+        "\"cap\":{\"count\":3,\"per\":\"member\",\"period\":\"month\"}}",
+        "{\"id\":\"welcome-50\",\"name\":\"Welcome bonus\",\"on\":\"signup\","
+        "\"effect\":{\"points\":50}}",
+        "{\"id\":\"birthday-200\",\"name\":\"Birthday bonus\",\"on\":\"birthday\","
+        "\"effect\":{\"points\":200}}",
+    };
     ly_error err;
     ly_error_clear(&err);
     ly_conn *c = ly_store_acquire(store, &err);
@@ -294,6 +327,13 @@ static int seed_demo(ly_store *store)
         json_t *body = json_loads(program, 0, NULL);
         rc = body ? ly_program_update(c, &a, LY_DEFAULT_PROGRAM, body, &p, &err) : LY_ENOMEM;
         json_decref(body);
+        for (size_t i = 0; rc == LY_OK && i < sizeof rules / sizeof rules[0]; i++) {
+            ly_result res = {0};
+            json_t *rule = json_loads(rules[i], 0, NULL);
+            rc = rule ? ly_rule_save(c, &a, LY_DEFAULT_PROGRAM, NULL, rule, &res, &err) : LY_ENOMEM;
+            json_decref(rule);
+            free(res.body);
+        }
         for (size_t i = 0; rc == LY_OK && i < sizeof people / sizeof people[0]; i++) {
             const char *cards[1] = {people[i].card};
             ly_member_input in = {
