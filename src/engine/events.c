@@ -360,17 +360,16 @@ static int earn_by_rules(ly_conn *c, ev_ctx *x, ly_event *row, ly__earned *e, ly
                       .body = x->in->body,
                       .member = x->member_id ? &x->member : NULL,
                       .simulate = x->simulate};
-    rc = ly__earn(c, x->a, &x->prog, x->rules, &in, e, err);
-    row->points = e->points;
-    row->credit = e->credit;
-    return rc;
+    return ly__earn(c, x->a, &x->prog, x->rules, &in, e, err);
 }
 
 /* Posts what an event earned: one entry crediting the member's points and
- * credit from the program's issued accounts, and a lot for each. */
-static int post_earned(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
+ * credit from the program's issued accounts, and a lot for each; its id in
+ * *entry_id (left alone when nothing was earned). */
+static int post_earned(ly_conn *c, ev_ctx *x, const ly_event *row, const ly__earned *earned,
+                       int64_t *entry_id, ly_error *err)
 {
-    if (x->simulate || (row->points <= 0 && row->credit <= 0))
+    if (x->simulate || (earned->points <= 0 && earned->credit <= 0))
         return LY_OK;
     ly_entry e = {.program_id = x->program_id,
                   .member_id = x->member_id,
@@ -379,7 +378,7 @@ static int post_earned(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
                   .effective_at = row->occurred_at,
                   .created_at = row->created_at};
     static const char *const assets[] = {"points", "credit"};
-    int64_t amounts[] = {row->points, row->credit}, before[2] = {0, 0};
+    int64_t amounts[] = {earned->points, earned->credit}, before[2] = {0, 0};
     ly_posting p[4];
     size_t np = 0;
     int rc;
@@ -412,19 +411,18 @@ static int post_earned(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
             (rc = ly__settle(c, x->a, x->program_id, x->member_id, assets[i], e.id, err)) != LY_OK)
             return rc;
     }
-    row->entry_id = e.id;
+    *entry_id = e.id;
     return LY_OK;
 }
 
 /* The common end of an earning answer: points and credit earned, the rules
  * that gave them (every rule considered, in a simulation), the balance. */
-static int write_earned(ly_conn *c, ev_ctx *x, const ly_event *row, const ly__earned *e, ly_jw *w,
-                        ly_error *err)
+static int write_earned(ly_conn *c, ev_ctx *x, const ly__earned *e, ly_jw *w, ly_error *err)
 {
     ly_jw_key(w, "points_earned");
-    ly_jw_int(w, row->points);
+    ly_jw_int(w, e->points);
     ly_jw_key(w, "credit_earned");
-    ly_jw_int(w, row->credit);
+    ly_jw_int(w, e->credit);
     ly_jw_key(w, "applied_rules");
     ly__earned_write_applied(e, w);
     if (x->simulate) {
@@ -438,8 +436,10 @@ static int purchase(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
 {
     ly__earned e;
     int rc = earn_by_rules(c, x, row, &e, err);
+    row->points = e.points;
+    row->credit = e.credit;
     if (rc == LY_OK)
-        rc = post_earned(c, x, row, err);
+        rc = post_earned(c, x, row, &e, &row->entry_id, err);
     if (rc == LY_OK && x->member_id && !x->simulate)
         rc = ly_store_member_purchase(c, x->program_id, x->member_id, row->occurred_at,
                                       row->amount, 1, err);
@@ -448,7 +448,7 @@ static int purchase(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     ly_jw w;
     ly_jw_init(&w);
     write_head(&w, row, x);
-    if ((rc = write_earned(c, x, row, &e, &w, err)) != LY_OK) {
+    if ((rc = write_earned(c, x, &e, &w, err)) != LY_OK) {
         ly_jw_discard(&w);
         return rc;
     }
@@ -629,6 +629,12 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     free(items_text);
     if (rc != LY_OK)
         return rc;
+    /* Rules on "return" earn like any others, in an entry of their own. */
+    ly__earned e;
+    int64_t earn_entry = 0;
+    if ((rc = earn_by_rules(c, x, row, &e, err)) != LY_OK ||
+        (rc = post_earned(c, x, row, &e, &earn_entry, err)) != LY_OK)
+        return rc;
     ly_jw w;
     ly_jw_init(&w);
     write_head(&w, row, x);
@@ -642,7 +648,7 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     ly_jw_int(&w, forgiven);
     ly_jw_key(&w, "credit_reversed");
     ly_jw_int(&w, credit);
-    if ((rc = write_balance(c, x, &w, err)) != LY_OK) {
+    if ((rc = write_earned(c, x, &e, &w, err)) != LY_OK) {
         ly_jw_discard(&w);
         return rc;
     }
@@ -665,8 +671,11 @@ static int custom(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
         return ly_error_set(err, LY_EREFUSED, "unknown_member", "member",
                             "a custom event needs a known member");
     ly__earned e;
-    if ((rc = earn_by_rules(c, x, row, &e, err)) != LY_OK ||
-        (rc = post_earned(c, x, row, err)) != LY_OK)
+    if ((rc = earn_by_rules(c, x, row, &e, err)) != LY_OK)
+        return rc;
+    row->points = e.points;
+    row->credit = e.credit;
+    if ((rc = post_earned(c, x, row, &e, &row->entry_id, err)) != LY_OK)
         return rc;
     if (!x->simulate && (rc = ly_store_member_touch(c, x->program_id, x->member_id,
                                                     row->occurred_at, err)) != LY_OK)
@@ -674,7 +683,7 @@ static int custom(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     ly_jw w;
     ly_jw_init(&w);
     write_head(&w, row, x);
-    if ((rc = write_earned(c, x, row, &e, &w, err)) != LY_OK) {
+    if ((rc = write_earned(c, x, &e, &w, err)) != LY_OK) {
         ly_jw_discard(&w);
         return rc;
     }
