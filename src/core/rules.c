@@ -411,6 +411,12 @@ static int spread(int64_t total, const char *wbase, size_t stride, const unsigne
     }
     if (w == 0)
         return 0;
+    /* Remainders are below w, which may pass 2^63 when the weights are item
+     * amounts; kept shifted so that they fit (and stay >= 0), they still
+     * order the same way bar ties. */
+    int shift = 0;
+    while ((w - 1) >> shift > INT64_MAX)
+        shift++;
     int64_t given = 0;
     for (size_t k = 0; k < m; k++) {
         int64_t wk;
@@ -419,7 +425,7 @@ static int spread(int64_t total, const char *wbase, size_t stride, const unsigne
             continue;
         __int128 q = (__int128)total * wk;
         int64_t share = (int64_t)(q / w);
-        rem[k] = (int64_t)(q % w);
+        rem[k] = (int64_t)((q % w) >> shift);
         bucket[k] += share;
         given += share;
     }
