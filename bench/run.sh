@@ -6,7 +6,9 @@
 #   - durable writes: single purchases, POST /v1/events, with wrk, and
 #     purchases in batches of 1000, POST /v1/events/batch (bench/batch.mjs),
 #     on a fresh SQLite database (WAL, synchronous=FULL), then a bare SQLite
-#     program writing the same rows per purchase (bench/bare_sqlite.c).
+#     program writing the same rows per purchase (bench/bare_sqlite.c);
+#   - rules: a program's 20 earn rules evaluated against 5-item baskets on one
+#     thread (bench/rules_bench.c), no server.
 # See bench/README.md.
 #
 # Environment: DURATION (each measured run, default 10s), THREADS (server
@@ -14,7 +16,8 @@
 # default 10000), PURCHASE_MEMBERS (members enrolled for the purchases,
 # default 1000), BATCH_CLIENTS (concurrent batch requests, default 4), WARMUP
 # (untimed run before each measurement, default 2s; 0 skips it), PARTS
-# ("read write" by default; either alone runs only that part), KEEP_TMP=1
+# ("read write rules" by default; any of them alone runs only that part),
+# RULES_SECONDS (each of the 3 rounds of the rules benchmark, default 3), KEEP_TMP=1
 # keeps the temporary directory (databases, logs, wrk output), READ_ROUNDS
 # (alternating rounds of the two read servers, each keeping its median;
 # default 3).
@@ -30,7 +33,10 @@ MEMBERS=${MEMBERS:-10000}
 WARMUP=${WARMUP:-2s}
 PURCHASE_MEMBERS=${PURCHASE_MEMBERS:-1000}
 BATCH_CLIENTS=${BATCH_CLIENTS:-4}
-PARTS=${PARTS:-read write}
+PARTS=${PARTS:-read write rules}
+RULES_SECONDS=${RULES_SECONDS:-3}
+RULES_ROUNDS=3
+RULES_AIM=1000000
 BATCH_SIZE=1000
 CONNECTIONS=64
 WRK_THREADS=2
@@ -250,7 +256,8 @@ LOYAL=$BUILD/loyal
 part() {
     [[ " $PARTS " == *" $1 "* ]]
 }
-part read || part write || die "PARTS must name read, write or both, not \"$PARTS\""
+part read || part write || part rules ||
+    die "PARTS must name read, write or rules, not \"$PARTS\""
 
 # Other work on the machine skews every figure; the report says how busy it was.
 loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -426,6 +433,29 @@ if part write; then
     fi
 fi
 
+# ==== rules: evaluating a program's earn rules ====================================
+
+if part rules; then
+    # One thread, pinned to one CPU when taskset is there; RULES_ROUNDS rounds,
+    # the median kept, as for the reads.
+    ninja -C "$BUILD" bench_rules
+    pin=()
+    if command -v taskset >/dev/null && taskset -c "$(($(nproc) - 1))" true 2>/dev/null; then
+        pin=(taskset -c "$(($(nproc) - 1))")
+    fi
+    rules_runs=()
+    for ((round = 1; round <= RULES_ROUNDS; round++)); do
+        echo "bench: round $round/$RULES_ROUNDS: rule evaluation, ${RULES_SECONDS}s" >&2
+        out=$(timeout -k 5 $((RULES_SECONDS + 60)) "${pin[@]}" "$BUILD/bench_rules" \
+            "$RULES_SECONDS") || die "bench_rules failed"
+        [[ -n $(kv "$out" rule_evals_per_s) ]] || die "bench_rules printed \"$out\""
+        rules_runs+=("$(kv "$out" rule_evals_per_s) $(kv "$out" baskets_per_s) $(kv "$out" rules) $(kv "$out" items)")
+    done
+    read -r rules_eps rules_bps rules_n rules_items <<<"$(printf '%s\n' "${rules_runs[@]}" |
+        sort -n | awk '{ r[NR] = $0 } END { print r[int((NR + 1) / 2)] }')"
+    rules_all=$(printf '%s\n' "${rules_runs[@]}" | awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $1 }')
+fi
+
 # --- report ----------------------------------------------------------------------
 
 pct() {
@@ -466,6 +496,15 @@ if part write; then
 | bare SQLite, $BATCH_SIZE purchases per transaction | $lim_batch_eps events/s | — | — | — | — | — |"
     summary+="Single purchases: **$buy_rps/s** over HTTP, $buy_ratio of bare SQLite committing $lim_group per transaction ($buy_ratio_one of one per transaction): it $buy_aim the 10,000/s aim.
 Batches: **$batch_eps purchases/s**, $batch_ratio of bare SQLite committing $BATCH_SIZE per transaction: it $batch_aim the 40,000/s aim.
+"
+fi
+
+if part rules; then
+    rules_ratio=$(pct "$rules_eps" "$RULES_AIM")
+    rules_verdict=$(awk -v a="$rules_eps" -v b="$RULES_AIM" 'BEGIN { print (a >= b) ? "meets" : "does not meet" }')
+    rows+="
+| rule evaluation, $rules_n rules × $rules_items-item basket, one thread | $rules_eps rule evals/s ($rules_bps baskets/s) | — | — | aim | $RULES_AIM | $rules_ratio |"
+    summary+="Rules: **$rules_eps rule evaluations/s** ($rules_bps baskets of $rules_items items against $rules_n rules each) on one thread, $rules_ratio of the aim: it $rules_verdict the 1,000,000/s aim.
 "
 fi
 
@@ -544,6 +583,31 @@ if part write; then
 - Aims: 10,000 single purchases/s over HTTP and 40,000 purchases/s in
   batches on 2 cores; the ratio to bare SQLite says how far the same rows at
   the same durability could go without Loyal.
+"
+fi
+
+if part rules; then
+    method+="
+### Rule evaluation
+
+- \`bench/rules_bench.c\` (CMake target \`bench_rules\`): a program's $rules_n earn
+  rules, compiled once as \`POST /v1/rules\` compiles them, evaluated with
+  \`ly_rules_eval\` against a $rules_items-item basket, one basket after another on
+  one thread${pin:+ pinned to one CPU (\`taskset\`)}; no store, no HTTP, no JSON.
+  The rules: 1 point per dollar; weekend x2; coffee-morning x3 with an
+  \`items\` filter; 2% and 5% cashback for card holders (\`member.attributes\`);
+  bakery, produce, wine-club and partner-brand bonuses (\`items\` filters);
+  silver, gold and platinum multipliers (\`member.tier\`, last); two
+  exclusive app and web promotions and a summer bonus with active windows; a
+  big-basket bonus, a first purchase, lapsed members, birthdays; a capped
+  review rule for another event type. The baskets take turns among 8
+  purchases (days, hours, channels, tiers, cards) read in America/New_York,
+  each checked against the points and credit worked out by hand before the
+  clock starts.
+- $RULES_ROUNDS rounds of ${RULES_SECONDS}s; the median round is shown (all rounds, rule
+  evaluations/s: $rules_all). A rule evaluation is one rule against one
+  basket: baskets/s × $rules_n.
+- Aim: 1,000,000 rule evaluations/s on one core.
 "
 fi
 
