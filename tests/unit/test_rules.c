@@ -654,10 +654,10 @@ static const struct ccanon {
     {"{'id':'r','on':'purchase','effect':{'points':1},'priority':-3,'stack':false,'enabled':false}",
      "{'id':'r','on':'purchase','effect':{'points':1},'priority':-3,'stack':false,"
      "'enabled':false}"},
-    {"{'id':'base','name':'Base','on':'purchase','when':'event.amount > 0','items':null,"
+    {"{'id':'base','name':'Base','on':'purchase','when':'event.amount > 0',"
      "'effect':{'points_per':{'points':1,'per_minor':100,'rounding':'nearest'}},'cap':{'points':"
      "500,'per':'member','period':'day'},'active_from':'2027-01-01T00:00:00Z','priority':5}",
-     "{'id':'base','name':'Base','on':'purchase','when':'event.amount > 0','items':null,"
+     "{'id':'base','name':'Base','on':'purchase','when':'event.amount > 0',"
      "'effect':{'points_per':{'points':1,'per_minor':100,'rounding':'nearest'}},'cap':{'points':"
      "500,'per':'member','period':'day'},'active_from':'2027-01-01T00:00:00Z','priority':5,"
      "'stack':true,'enabled':true}"},
