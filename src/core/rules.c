@@ -343,6 +343,12 @@ int ly_rule_compile(const json_t *body, ly_rule **out, json_t **canon, ly_error 
     int rc = compile(body, r, err);
     if (rc == LY_OK && canon) {
         json_t *c = json_deep_copy(body);
+        /* An optional field given as null is the field left out. */
+        static const char *const optional[] = {"name",      "description", "when",     "items",
+                                               "cap",       "active_from", "active_to"};
+        for (size_t i = 0; c && i < sizeof optional / sizeof *optional; i++)
+            if (json_is_null(json_object_get(c, optional[i])))
+                json_object_del(c, optional[i]);
         if (c && !json_object_get(c, "priority"))
             json_object_set_new(c, "priority", json_integer(r->priority));
         if (c && !json_object_get(c, "stack"))

@@ -125,6 +125,13 @@ static const char *attr_text(ly_arena *a, const json_t *v)
         return ly_arena_printf(a, "%lld", (long long)json_integer_value(v));
     if (json_is_boolean(v))
         return json_is_true(v) ? "true" : "false";
+    if (json_is_real(v)) {
+        /* 15 digits: the decimals people write come back as written (4.5, 0.1). */
+        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+        const char *out = text ? ly_arena_strdup(a, text) : "";
+        free(text);
+        return out ? out : "";
+    }
     return "";
 }
 
@@ -545,8 +552,13 @@ static int do_rule_write(ly_conn *c, void *vctx, ly_error *err)
         json_decref(canon);
         if (!text)
             return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
-        /* The same rule again is not a new version. */
-        if (exists && strcmp(text, cur.body) == 0) {
+        /* The same rule again, in whatever order, is not a new version. */
+        json_t *stored = exists ? json_loads(cur.body, 0, NULL) : NULL;
+        json_t *given = stored ? json_loads(text, 0, NULL) : NULL;
+        int same = stored && given && json_equal(stored, given);
+        json_decref(stored);
+        json_decref(given);
+        if (same) {
             free(text);
             return row_result(&cur, 200, op->out, err);
         }
@@ -573,6 +585,16 @@ static int do_rule_write(ly_conn *c, void *vctx, ly_error *err)
     return row_result(&row, op->create ? 201 : 200, op->out, err);
 }
 
+/* What a rule grants must exist: there is no reward catalog yet, so no
+ * reward does. */
+static int check_reward(const ly_rule *r, ly_error *err)
+{
+    if (r->effect != LY_EFFECT_REWARD)
+        return LY_OK;
+    return ly_error_set(err, LY_EREFUSED, "unknown_reward", "effect.grant_reward",
+                        "no reward %s in the program's catalog", r->reward);
+}
+
 int ly_rule_save(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
                  const json_t *body, ly_result *out, ly_error *err)
 {
@@ -596,10 +618,7 @@ int ly_rule_save(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_i
     /* Checked before the transaction, so bad input costs no lock. */
     ly_rule *r = NULL;
     if (rc == LY_OK && (rc = ly_rule_compile(copy, &r, NULL, err)) == LY_OK &&
-        r->effect == LY_EFFECT_REWARD) {
-        /* Nothing to grant until the program has a reward catalog. */
-        rc = ly_error_set(err, LY_EREFUSED, "unknown_reward", "effect.grant_reward",
-                          "no reward %s in the program's catalog", r->reward);
+        (rc = check_reward(r, err)) != LY_OK) {
         ly_rule_free(r);
     } else if (rc == LY_OK) {
         struct rule_op op = {a, program_id, ly_arena_strdup(a, r->id), copy, rule_id == NULL, out};
@@ -720,6 +739,8 @@ int ly_rule_validate(const json_t *body, ly_result *out, ly_error *err)
     int rc = copy ? ly_rule_compile(copy, &r, &canon, err)
                   : ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
     json_decref(copy);
+    if (rc == LY_OK && (rc = check_reward(r, err)) != LY_OK)
+        json_decref(canon);
     ly_rule_free(r);
     if (rc != LY_OK)
         return rc;

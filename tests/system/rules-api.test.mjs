@@ -158,11 +158,8 @@ describe('rules: the API', () => {
             assert.deepEqual(await R.get(id), v2);
         });
 
-        test.skip('a PUT of the same rule with its keys in another order is no new version — BUG: it makes one', async () => {
-            // BUG: src/engine/rules.c do_rule_write() decides "nothing changed" by comparing
-            // json_dumps(canon, JSON_PRESERVE_ORDER) with the stored text, so the same rule
-            // with its fields (or effect.points_per's fields) in another order becomes version 2,
-            // against docs/rules.md "PUT … creates the next one, unless nothing changed".
+        test('a PUT of the same rule with its keys in another order is no new version', async () => {
+            // The same rule with its fields in another order is the same rule.
             const id = uniq('order-');
             await R.create({ id, on: 'purchase', effect: { points_per: { points: 1, per_minor: 100 } }, priority: 3 });
             const again = await R.put(id, { priority: 3, effect: { points_per: { per_minor: 100, points: 1 } }, on: 'purchase' });
@@ -480,11 +477,8 @@ describe('rules: the API', () => {
             await assertRefused(srv, () => srv.request('POST', '/v1/rules/validate', { body: { ...rule, effect: { multiply: '2', points: 1 } } }), 400, 'invalid_value', { field: 'effect' });
         });
 
-        test.skip('a whole rule POST would refuse (grant_reward) is not valid — BUG: validate answers {valid:true}', async () => {
-            // BUG: src/engine/rules.c ly_rule_validate() only compiles the rule; ly_rule_save()
-            // additionally refuses grant_reward with 422 unknown_reward. Validating
-            // {"on":"birthday","effect":{"grant_reward":"mug"}} answers 200 {"valid":true,...}
-            // for a rule that POST /v1/rules refuses.
+        test('a whole rule POST would refuse (grant_reward) is not valid', async () => {
+            // Validation refuses what saving would refuse.
             await assertRefused(srv, () => srv.request('POST', '/v1/rules/validate', { body: { on: 'birthday', effect: { grant_reward: 'mug' } } }), 422, 'unknown_reward', {
                 field: 'effect.grant_reward',
             });

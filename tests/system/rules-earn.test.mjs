@@ -490,12 +490,8 @@ describe('rules: earning', () => {
             assert.deepEqual(await ids(leap), [`birthday_2027_${leap.id}`, `birthday_2028_${leap.id}`]);
         });
 
-        test.skip('a rule on "return" is considered for returns — BUG: accepted but never evaluated', async () => {
-            // BUG: docs/rules.md lists `return` as a valid `on` and says "every rule whose
-            // `on` is the event's type is considered". src/core/rules.c valid_on() accepts
-            // "return", but src/engine/events.c do_return() never calls ly__earn(): the rule
-            // never applies, a simulated return lists no rules. Either evaluate it or refuse
-            // `on: "return"` when the rule is saved.
+        test('a rule on "return" is considered for returns', async () => {
+            // Rules on "return" run on returns, in an entry of their own.
             const rule = await R.create({ id: uniq('ret-'), on: 'return', effect: { points: 5 } });
             const m = await L.enrol({});
             await R.create(EX.base);
@@ -644,11 +640,8 @@ describe('rules: earning', () => {
             assert.equal(a.points_earned, 1111111);
         });
 
-        test.skip('a member attribute that is a fraction reads as its JSON text — BUG: it reads as ""', async () => {
-            // BUG: src/engine/rules.c attr_text() handles strings, integers and
-            // booleans only; a real number (json_is_real) falls through to "".
-            // docs/rules.md: member.attributes.<name> is "the attribute as a
-            // string (numbers and booleans as their JSON text)".
+        test('a member attribute that is a fraction reads as its JSON text', async () => {
+            // Numbers read as their JSON text, fractions too.
             await R.create({ id: uniq('rating-'), on: 'custom:check', when: 'member.attributes.rating == "4.5"', effect: { points: 1 } });
             const m = await L.enrol({ attributes: { rating: 4.5 } });
             assert.equal((await L.event({ type: 'custom:check', member: m.id })).points_earned, 1);
