@@ -210,6 +210,7 @@ static void make_events(const ly_tz *tz)
             if (strcmp(cards[c][0], s->card) == 0)
                 card = cards[c];
         ev->type = "purchase";
+        ev->quiet = 1; /* as events are evaluated; only simulations explain */
         ev->occurred_at = t;
         ev->amount = AMOUNT;
         ev->items = basket;

@@ -88,6 +88,7 @@ typedef struct ly_rule_event {
     const ly_expr_item *items;
     size_t nitems;
     ly_expr_ctx ctx;
+    int quiet; /* 1: leave reasons empty (only simulations show them) */
 } ly_rule_event;
 
 /* What one rule did to the event. considered: its `on` is the event's type

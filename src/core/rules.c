@@ -349,6 +349,19 @@ int ly_rule_compile(const json_t *body, ly_rule **out, json_t **canon, ly_error 
         for (size_t i = 0; c && i < sizeof optional / sizeof *optional; i++)
             if (json_is_null(json_object_get(c, optional[i])))
                 json_object_del(c, optional[i]);
+        json_t *pp = json_object_get(json_object_get(c, "effect"), "points_per");
+        if (pp && !json_object_get(pp, "per_minor"))
+            json_object_set_new(pp, "per_minor", json_integer(r->per_minor));
+        if (pp && !json_object_get(pp, "rounding"))
+            json_object_set_new(pp, "rounding", json_string(ly_rounding_name(r->rounding)));
+        json_t *caps = json_object_get(c, "cap");
+        for (size_t i = 0; caps && i < r->ncaps; i++) {
+            json_t *cap = json_is_array(caps) ? json_array_get(caps, i) : caps;
+            if (!json_object_get(cap, "per"))
+                json_object_set_new(cap, "per", json_string("member"));
+            if (!json_object_get(cap, "period"))
+                json_object_set_new(cap, "period", json_string(ly_period_name(r->caps[i].period)));
+        }
         if (c && !json_object_get(c, "priority"))
             json_object_set_new(c, "priority", json_integer(r->priority));
         if (c && !json_object_get(c, "stack"))
@@ -476,6 +489,8 @@ static int match(const ly_rule *r, const ly_rule_event *ev, unsigned char *sel,
         return LY_OK;
     }
     if (ev->occurred_at < r->active_from || ev->occurred_at > r->active_to) {
+        if (ev->quiet)
+            return LY_OK;
         int before = ev->occurred_at < r->active_from;
         ly_time_format(before ? r->active_from : r->active_to, when);
         snprintf(o->reason, sizeof o->reason, before ? "not active before %s" : "ended at %s",
@@ -486,6 +501,8 @@ static int match(const ly_rule *r, const ly_rule_event *ev, unsigned char *sel,
         ly_expr_value v;
         if (ly_expr_eval(r->when, &ev->ctx, &v, &e) != LY_OK)
             return eval_error(r, "when", &e, err);
+        if (!v.i && ev->quiet)
+            return LY_OK;
         if (!v.i) {
             char why[128];
             if (ly_expr_explain(r->when, &ev->ctx, why, sizeof why, &e) != LY_OK)
@@ -594,8 +611,11 @@ int ly_rules_eval(ly_rule *const *rules, size_t n, const ly_rule_event *ev, void
     size_t winner = n;
     for (size_t i = 0; i < n; i++) {
         ly_rule_outcome *o = &out[i];
-        memset(o, 0, sizeof *o);
+        /* Field by field: clearing the reason buffers costs more than the rest. */
         o->rule = rules[i];
+        o->considered = o->matched = o->applied = 0;
+        o->reason[0] = '\0';
+        o->eligible_amount = o->points = o->credit = 0;
         if (strcmp(rules[i]->on, ev->type) != 0)
             continue;
         o->considered = 1;

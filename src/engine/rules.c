@@ -194,6 +194,7 @@ static int event_of(ly_arena *a, const ly__prog *prog, const ly__earn_in *in, js
     x->event_store = ly_json_str(in->body, "store");
     x->now = ly_time_now_ms();
     x->tz = prog->tz;
+    ev->quiet = !in->simulate;
     const json_t *attrs = json_object_get(in->body, "attributes");
     if (json_is_object(attrs) &&
         attrs_of(a, attrs, &x->event_attr_names, &x->event_attr_values, &x->nevent_attrs) != LY_OK)

@@ -661,6 +661,11 @@ static const struct ccanon {
      "'effect':{'points_per':{'points':1,'per_minor':100,'rounding':'nearest'}},'cap':{'points':"
      "500,'per':'member','period':'day'},'active_from':'2027-01-01T00:00:00Z','priority':5,"
      "'stack':true,'enabled':true}"},
+    {"{'id':'d','on':'purchase','effect':{'points_per':{'points':2}},"
+     "'cap':[{'count':3},{'points':9,'per':'rule'}],'when':null}",
+     "{'id':'d','on':'purchase','effect':{'points_per':{'points':2,'per_minor':100,"
+     "'rounding':'down'}},'cap':[{'count':3,'per':'member','period':'lifetime'},"
+     "{'points':9,'per':'rule','period':'lifetime'}],'priority':0,'stack':true,'enabled':true}"},
     {"{'id':'m','on':'purchase','effect':{'multiply':'1.50'},'enabled':true}",
      "{'id':'m','on':'purchase','effect':{'multiply':'1.50'},'enabled':true,'priority':0,"
      "'stack':true}"},
