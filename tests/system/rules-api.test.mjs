@@ -141,14 +141,15 @@ describe('rules: the API', () => {
             const v2 = await R.put(id, change);
             assert.equal(v2.id, id);
             assert.equal(v2.version, 2);
-            assert.deepEqual(v2.effect, { points_per: { points: 2 } });
+            assert.deepEqual(v2.effect, { points_per: { points: 2, per_minor: 100, rounding: 'down' } }, 'the effect\'s defaults are spelled out');
             assert.equal(v2.priority, 3);
             assert.equal(v2.stack, true, 'defaults are filled in on PUT too');
             assert.ok(v2.updated_at >= v1.updated_at);
             assert.ok((await srv.request('GET', '/v1/program')).body.updated_at > before.updated_at, 'PUT moves the program');
             // Identical (with or without the id, with the defaults spelled out): no new version.
             const snap = await srv.snapshot();
-            for (const same of [change, { ...change, id }, { ...change, stack: true, enabled: true }]) {
+            const spelled = { ...change, effect: { points_per: { points: 2, per_minor: 100, rounding: 'down' } } };
+            for (const same of [change, { ...change, id }, { ...change, stack: true, enabled: true }, spelled]) {
                 const again = await R.put(id, same);
                 assert.equal(again.version, 2, `identical PUT ${JSON.stringify(same)}`);
                 assert.deepEqual(again, v2);
