@@ -29,12 +29,25 @@ struct ly_server {
     ly_writer *writer; /* SQLite: the group-commit writer; NULL otherwise */
 };
 
+/* A query parameter, decoded. value is NULL for a name given without '='. */
+typedef struct ly_param {
+    const char *name;
+    size_t name_len; /* decoded, so a name may hold a NUL */
+    const char *value;
+} ly_param;
+
 typedef struct ly_req {
     ly_server *srv;
-    struct MHD_Connection *mc;
+    struct MHD_Connection *mc; /* NULL for a request given to ly__dispatch by other means */
     ly_arena arena;
     const char *method, *path;
     uint64_t start_ns;
+    /* The head, as received: the headers Loyal reads (NULL when absent) and
+     * the query parameters, in the order sent. */
+    const char *authorization;
+    const char *idempotency_key;
+    const ly_param *query;
+    size_t nquery;
     ly_route_match match;
     const ly_route *route;
     /* Body as received. */
@@ -89,12 +102,35 @@ ly_conn *ly__db(ly_req *r);
 /* Pagination: ?limit= (1..100, default 50) and ?cursor=. */
 int ly__page(ly_req *r, int *limit, const char **cursor);
 
+/* The server's state without a socket: metrics, the OpenAPI document and,
+ * with_writer, the SQLite writer. ly_server_start adds libmicrohttpd to it;
+ * ly_server_stop frees either. */
+int ly__server_new(ly_store *store, const ly_server_config *cfg, int with_writer, ly_server **out,
+                   ly_error *err);
+
+/* A request's life once its head and body are in, the same for libmicrohttpd
+ * and for callers without a socket (the HTTP fuzzer):
+ *   r = ly__req_new(s, method, path);  fill in the head, and the body
+ *                       (malloc'd, NUL-ended, r's to free) or too_large
+ *   ly__dispatch(r);    routes, authenticates, runs the handler; a write on
+ *                       the SQLite writer is queued instead, with r->waiting
+ *                       set until the writer is done (read it atomically)
+ *   ly__req_release_db(r);  the answer (status, resp) is final
+ *   ly__req_free(r);
+ * req_new returns NULL when out of memory; method and path must outlive r. */
+ly_req *ly__req_new(ly_server *s, const char *method, const char *path);
+void ly__dispatch(ly_req *r);
+/* Gives the store connection back, a read transaction still open rolled back. */
+void ly__req_release_db(ly_req *r);
+void ly__req_free(ly_req *r);
+
 /* Runs the route's handler, under its Idempotency-Key when it has one. */
 void ly__run_handler(ly_req *r);
 
 /* The SQLite writer (writer.c). submit queues a request whose connection
  * the caller has suspended; the writer calls ly__writer_done once the
- * request's group has committed (or failed). */
+ * request's group has committed (or failed), which resumes the connection
+ * and clears r->waiting. */
 int ly__writer_start(ly_server *s, ly_writer **out, ly_error *err);
 void ly__writer_stop(ly_writer *w);
 void ly__writer_submit(ly_writer *w, ly_req *r);

@@ -149,34 +149,27 @@ int ly__fail(ly_req *r, int rc, const char *code, const char *field, const char 
     return rc;
 }
 
+/* The first parameter of that name, its case ignored as libmicrohttpd does. */
 const char *ly__query(ly_req *r, const char *name)
 {
-    return MHD_lookup_connection_value(r->mc, MHD_GET_ARGUMENT_KIND, name);
-}
-
-struct query_check {
-    const char *const *allowed;
-    const char *bad;
-};
-
-static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  const char *value)
-{
-    struct query_check *q = cls;
-    for (const char *const *a = q->allowed; *a; a++)
-        if (strcmp(*a, key) == 0)
-            return MHD_YES;
-    q->bad = key;
-    return MHD_NO;
+    size_t n = strlen(name);
+    for (size_t i = 0; i < r->nquery; i++)
+        if (r->query[i].name_len == n && strncasecmp(r->query[i].name, name, n) == 0)
+            return r->query[i].value;
+    return NULL;
 }
 
 int ly__check_query(ly_req *r, const char *const *allowed)
 {
-    struct query_check q = {allowed, NULL};
-    MHD_get_connection_values(r->mc, MHD_GET_ARGUMENT_KIND, query_iter, &q);
-    if (q.bad)
-        return ly__fail(r, LY_EINVAL, "invalid_parameter", q.bad,
-                        "unknown query parameter \"%.64s\"", q.bad);
+    for (size_t i = 0; i < r->nquery; i++) {
+        const char *name = r->query[i].name;
+        const char *const *a = allowed;
+        while (*a && strcmp(*a, name) != 0)
+            a++;
+        if (!*a)
+            return ly__fail(r, LY_EINVAL, "invalid_parameter", name,
+                            "unknown query parameter \"%.64s\"", name);
+    }
     return LY_OK;
 }
 
@@ -228,7 +221,7 @@ int ly__page(ly_req *r, int *limit, const char **cursor)
 /* Authenticates the Bearer key and checks the route's scope. */
 static int authorize(ly_req *r)
 {
-    const char *h = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, "Authorization");
+    const char *h = r->authorization;
     if (!h)
         return ly__fail(r, LY_EAUTH, "unauthorized", NULL,
                         "an API key is needed: send the header Authorization: Bearer <key>");
@@ -408,7 +401,7 @@ static void idempotent(ly_req *r, const char *key)
              "the store stayed busy after %d attempts; retry later", IDEMPOTENCY_ATTEMPTS);
 }
 
-static void dispatch(ly_req *r)
+void ly__dispatch(ly_req *r)
 {
     ly_route_find(ly__routes, ly__nroutes, r->method, r->path, &r->match);
     if (r->match.index < 0) {
@@ -438,7 +431,8 @@ static void dispatch(ly_req *r)
             r->db = NULL;
         }
         r->waiting = 1;
-        MHD_suspend_connection(r->mc);
+        if (r->mc)
+            MHD_suspend_connection(r->mc);
         ly__writer_submit(r->srv->writer, r);
         return;
     }
@@ -447,7 +441,7 @@ static void dispatch(ly_req *r)
 
 void ly__run_handler(ly_req *r)
 {
-    const char *key = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, "Idempotency-Key");
+    const char *key = r->idempotency_key;
     if (key && strcmp(r->route->method, "GET") != 0 &&
         !(r->route->flags & LY_ROUTE_WRITES_NOTHING)) {
         idempotent(r, key);
@@ -458,8 +452,45 @@ void ly__run_handler(ly_req *r)
 
 void ly__writer_done(ly_req *r)
 {
-    r->waiting = 0;
-    MHD_resume_connection(r->mc);
+    /* Read first: without a connection, r may be gone once waiting clears. */
+    struct MHD_Connection *mc = r->mc;
+    __atomic_store_n(&r->waiting, 0, __ATOMIC_RELEASE);
+    if (mc)
+        MHD_resume_connection(mc);
+}
+
+ly_req *ly__req_new(ly_server *s, const char *method, const char *path)
+{
+    ly_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->srv = s;
+    r->start_ns = now_ns();
+    ly_arena_init(&r->arena, 8192);
+    r->method = method;
+    r->path = path;
+    r->match.index = -1;
+    return r;
+}
+
+void ly__req_release_db(ly_req *r)
+{
+    if (!r->db)
+        return;
+    if (ly_store_in_transaction(r->db) == 1)
+        ly_store_rollback(r->db); /* read only: nothing to keep */
+    ly_store_release(r->srv->store, r->db);
+    r->db = NULL;
+}
+
+void ly__req_free(ly_req *r)
+{
+    if (r->db)
+        ly_store_release(r->srv->store, r->db);
+    free(r->resp);
+    free(r->body);
+    ly_arena_release(&r->arena);
+    free(r);
 }
 
 static void append_body(ly_req *r, const char *data, size_t n)
@@ -492,6 +523,38 @@ static void append_body(ly_req *r, const char *data, size_t n)
 
 static enum MHD_Result respond(ly_server *s, ly_req *r);
 
+struct query_read {
+    ly_param *params;
+    size_t n, cap;
+};
+
+static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    struct query_read *q = cls;
+    if (q->n < q->cap)
+        q->params[q->n++] = (ly_param){key, key_size, value};
+    return MHD_YES;
+}
+
+/* The head as ly__dispatch reads it. libmicrohttpd keeps the strings until
+ * the request completes. */
+static int read_head(ly_req *r)
+{
+    r->authorization = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, "Authorization");
+    r->idempotency_key = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, "Idempotency-Key");
+    int n = MHD_get_connection_values(r->mc, MHD_GET_ARGUMENT_KIND, NULL, NULL);
+    if (n <= 0)
+        return LY_OK;
+    struct query_read q = {ly_arena_alloc(&r->arena, (size_t)n * sizeof(ly_param)), 0, (size_t)n};
+    if (!q.params)
+        return ly__fail(r, LY_ENOMEM, NULL, NULL, "the server is out of memory");
+    MHD_get_connection_values_n(r->mc, MHD_GET_ARGUMENT_KIND, query_iter, &q);
+    r->query = q.params;
+    r->nquery = q.n;
+    return LY_OK;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **con_cls)
@@ -499,18 +562,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
     ly_server *s = cls;
     ly_req *r = *con_cls;
     if (!r) {
-        r = calloc(1, sizeof *r);
+        r = ly__req_new(s, method, url);
         if (!r)
             return MHD_NO;
-        r->srv = s;
         r->mc = mc;
-        r->start_ns = now_ns();
-        ly_arena_init(&r->arena, 8192);
-        r->method = method;
-        r->path = url;
-        r->match.index = -1;
         __atomic_add_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
         *con_cls = r;
+        read_head(r); /* on failure the answer is set: a 503 once the body is in */
         const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
         unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
         if (announced <= s->cfg.max_body)
@@ -540,16 +598,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *mc, const cha
 static enum MHD_Result respond(ly_server *s, ly_req *r)
 {
     if (!r->status) {
-        dispatch(r);
-        if (r->waiting)
+        ly__dispatch(r);
+        if (__atomic_load_n(&r->waiting, __ATOMIC_ACQUIRE))
             return MHD_YES; /* answered when the writer resumes the connection */
     }
-    if (r->db) {
-        if (ly_store_in_transaction(r->db) == 1)
-            ly_store_rollback(r->db); /* read only: nothing to keep */
-        ly_store_release(s->store, r->db);
-        r->db = NULL;
-    }
+    ly__req_release_db(r);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
     if (!resp)
@@ -599,17 +652,13 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     ly__metrics_observe(s->metrics, r->route ? (int)(r->route - ly__routes) : -1, r->status, ns);
     if (s->cfg.access_log)
         access_log(s, r, ns);
-    if (r->db)
-        ly_store_release(s->store, r->db);
-    free(r->resp);
-    free(r->body);
-    ly_arena_release(&r->arena);
-    free(r);
+    ly__req_free(r);
     *con_cls = NULL;
     __atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_SEQ_CST);
 }
 
-int ly_server_start(ly_store *store, const ly_server_config *cfg, ly_server **out, ly_error *err)
+int ly__server_new(ly_store *store, const ly_server_config *cfg, int with_writer, ly_server **out,
+                   ly_error *err)
 {
     ly_server *s = calloc(1, sizeof *s);
     if (!s)
@@ -622,6 +671,20 @@ int ly_server_start(ly_store *store, const ly_server_config *cfg, ly_server **ou
         ly_server_stop(s, 0);
         return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
     }
+    if (with_writer && ly__writer_start(s, &s->writer, err) != LY_OK) {
+        ly_server_stop(s, 0);
+        return err ? err->rc : LY_ESTORE;
+    }
+    *out = s;
+    return LY_OK;
+}
+
+int ly_server_start(ly_store *store, const ly_server_config *cfg, ly_server **out, ly_error *err)
+{
+    ly_server *s;
+    int rc = ly__server_new(store, cfg, strcmp(ly_store_backend(store), "sqlite") == 0, &s, err);
+    if (rc != LY_OK)
+        return rc;
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -656,11 +719,6 @@ int ly_server_start(ly_store *store, const ly_server_config *cfg, ly_server **ou
                             "machine?)",
                             cfg->host, cfg->port);
     }
-    if (strcmp(ly_store_backend(store), "sqlite") == 0 &&
-        ly__writer_start(s, &s->writer, err) != LY_OK) {
-        ly_server_stop(s, 0);
-        return err ? err->rc : LY_ESTORE;
-    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : cfg->port;
     *out = s;
@@ -685,10 +743,13 @@ void ly_server_stop(ly_server *s, int drain_ms)
                 break;
             usleep(10000);
         }
-        ly__writer_stop(s->writer);
-        s->writer = NULL;
-        MHD_stop_daemon(s->mhd);
     }
+    /* The writer finishes its queue first: the requests in it hold
+     * suspended connections that the daemon must see resumed. */
+    ly__writer_stop(s->writer);
+    s->writer = NULL;
+    if (s->mhd)
+        MHD_stop_daemon(s->mhd);
     ly__metrics_free(s->metrics);
     free(s->openapi);
     free(s);
