@@ -40,6 +40,7 @@ int cli_keys(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_verify(int argc, char **argv);
 int cli_expire(int argc, char **argv);
+int cli_birthdays(int argc, char **argv);
 int cli_version(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const cli_cmd commands[] = {
     {"keys", cli_keys, "create, list and revoke API keys"},
     {"verify", cli_verify, "check every invariant of the ledger"},
     {"expire", cli_expire, "run the points expiry job (--as-of)"},
+    {"birthdays", cli_birthdays, "grant birthday rules to this week's birthdays (--as-of)"},
     {"status", cli_status, "show the database's backend, schema version and row counts"},
     {"version", cli_version, "print the version"},
 };

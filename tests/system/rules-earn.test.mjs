@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { assertError, assertRefused, assertStatus, ledger, startServer, uniq } from './lib/harness.mjs';
+import { assertError, assertRefused, assertStatus, ledger, loyal, loyalOk, startServer, uniq } from './lib/harness.mjs';
 import { RULES_PROGRAM, applied, considered, rulesApi } from './lib/rules-lib.mjs';
 
 // The worked examples of docs/rules.md, as written there.
@@ -268,6 +268,13 @@ describe('rules: earning', () => {
             assert.equal(await points(s), 250);
             assert.equal(await points(n), 0);
             assertError(await srv.request('POST', '/v1/jobs/birthdays?as_of=soon'), 400, 'invalid_parameter');
+            // The same job from the command line: nothing twice, then the year after.
+            const c1 = JSON.parse((await loyalOk(['birthdays', '--db', srv.db, '--as-of', noon(nextYear)])).stdout);
+            assert.deepEqual([c1.members, c1.points], [0, 0], `loyal birthdays again: ${JSON.stringify(c1)}`);
+            const c2 = JSON.parse((await loyalOk(['birthdays', '--db', srv.db, '--as-of', noon(`${year + 2}-${mmdd}`)])).stdout);
+            assert.deepEqual([c2.members, c2.points], [4, 1000], `loyal birthdays a year later: ${JSON.stringify(c2)}`);
+            const bad = await loyal(['birthdays', '--db', srv.db, '--as-of', 'soon']);
+            assert.equal(bad.code, 2, 'a bad --as-of is a usage error');
         });
 
         test('50 points per review, at most 3 a month (the month in the program\'s zone)', async () => {
