@@ -7,6 +7,7 @@ SHELL := /bin/bash
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
+BUILD_TSAN ?= build-tsan
 FUZZ_SECONDS ?= 600
 DEMO_DB    ?= ./loyal-demo.db
 DEMO_LISTEN ?= 127.0.0.1:8080
@@ -14,6 +15,7 @@ DEMO_LISTEN ?= 127.0.0.1:8080
 FORMAT_DIRS := src include tests bench
 
 .PHONY: help deps build build-asan build-fuzz test fuzz demo bench format clean
+.PHONY: build-tsan
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +39,14 @@ build-fuzz: deps ## Build the libFuzzer harnesses with clang into build-fuzz/
 		CC=clang cmake -S . -B $(BUILD_FUZZ) -G Ninja -DLOYAL_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
 	ninja -C $(BUILD_FUZZ) fuzz_expr
 
+build-tsan: deps ## Build the server with ThreadSanitizer into build-tsan/
+	@test -f $(BUILD_TSAN)/build.ninja || \
+		cmake -S . -B $(BUILD_TSAN) -G Ninja -DLOYAL_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
+	ninja -C $(BUILD_TSAN) loyal
+
+# make test runs the race tests (label tsan) against that server too.
+test: build-tsan
+
 test: build build-asan build-fuzz ## Run every test, on the release and the sanitizer builds, and each fuzzer for 60 s
 	@rc=0; \
 	ctest --test-dir $(BUILD) --output-on-failure || rc=1; \
@@ -44,6 +54,7 @@ test: build build-asan build-fuzz ## Run every test, on the release and the sani
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir $(BUILD_ASAN) --output-on-failure || rc=1; \
 	ctest --test-dir $(BUILD_FUZZ) -L fuzz --output-on-failure || rc=1; \
+	ctest --test-dir $(BUILD_TSAN) -L tsan --output-on-failure || rc=1; \
 	exit $$rc
 
 fuzz: build-fuzz ## Run each fuzzer for FUZZ_SECONDS (600 by default)
@@ -64,3 +75,4 @@ format: ## clang-format every C source and header
 
 clean: ## Remove the build directories
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD_TSAN)

@@ -4,7 +4,7 @@
 # user who may sudo.
 set -euo pipefail
 
-packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-dev libmicrohttpd-dev
+packages=(build-essential cmake ninja-build pkg-config clang libclang-rt-dev libtsan2 libmicrohttpd-dev
           libjansson-dev libsqlite3-dev libpq-dev libsodium-dev libcmocka-dev
           postgresql sqlite3 wrk)
 

@@ -338,6 +338,8 @@ export async function startServer({ threads = 4, env, db, adminKey: givenKey } =
             async stop(opts) {
                 const r = await server.stop(opts);
                 await database.drop();
+                const race = tsanReport(server.stderr());
+                if (race) throw new Error(`loyal serve (exited ${r.code ?? r.signal}) reported a race:\n${race}`);
                 if (r.code !== 0) {
                     throw new Error(`loyal serve exited ${r.code ?? r.signal} when stopped; stderr:\n${server.stderr().slice(-8000)}`);
                 }
@@ -367,6 +369,16 @@ export async function startServer({ threads = 4, env, db, adminKey: givenKey } =
         await database.drop();
         throw e;
     }
+}
+
+/**
+ * The first ThreadSanitizer report in a server's stderr, or null. A server
+ * built with LOYAL_TSAN and run with TSAN_OPTIONS=halt_on_error=1 exits at its
+ * first report; without it, it goes on, and only its stderr tells.
+ */
+export function tsanReport(stderr) {
+    const i = stderr.indexOf('WARNING: ThreadSanitizer');
+    return i < 0 ? null : stderr.slice(i, i + 8000);
 }
 
 /**
