@@ -778,19 +778,6 @@ static int do_event(ly_conn *c, void *vctx, ly_error *err)
     }
 }
 
-/* A simulation runs the event for real and rolls it back. */
-static int run_simulation(ly_conn *c, ev_ctx *x, ly_error *err)
-{
-    if (ly_store_in_transaction(c))
-        return do_event(c, x, err);
-    int rc = ly_store_begin_read(c, err);
-    if (rc != LY_OK)
-        return rc;
-    rc = do_event(c, x, err);
-    ly_store_rollback(c);
-    return rc;
-}
-
 int ly_event_post(ly_conn *c, ly_arena *a, int64_t program_id, const json_t *body,
                   const char *request_hash, int simulate, ly_result *out, ly_error *err)
 {
@@ -800,7 +787,8 @@ int ly_event_post(ly_conn *c, ly_arena *a, int64_t program_id, const json_t *bod
     if (rc != LY_OK)
         return rc;
     ev_ctx x = {.a = a, .program_id = program_id, .in = &in, .simulate = simulate, .out = out};
-    rc = simulate ? run_simulation(c, &x, err) : ly__txn_run(c, 1, do_event, &x, err);
+    /* A simulation runs the event for real and rolls it back. */
+    rc = simulate ? ly__txn_dry_run(c, do_event, &x, err) : ly__txn_run(c, 1, do_event, &x, err);
     ly__ruleset_release(x.rules);
     return rc;
 }

@@ -15,9 +15,10 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
-int ly__txn_run(ly_conn *c, int write, ly__txn_fn fn, void *ctx, ly_error *err)
+/* mode: 1 write and commit, 0 read and commit, -1 read and roll back. */
+static int run(ly_conn *c, int mode, ly__txn_fn fn, void *ctx, ly_error *err)
 {
-    int rc = LY_OK, outer = ly_store_in_transaction(c);
+    int rc = LY_OK, outer = ly_store_in_transaction(c), write = mode == 1;
     /* Inside the caller's transaction the operation joins it; the caller
      * commits and retries. */
     if (outer == 2 || (outer == 1 && !write))
@@ -29,9 +30,9 @@ int ly__txn_run(ly_conn *c, int write, ly__txn_fn fn, void *ctx, ly_error *err)
         rc = write ? ly_store_begin_write(c, err) : ly_store_begin_read(c, err);
         if (rc == LY_OK) {
             rc = fn(c, ctx, err);
-            if (rc == LY_OK)
+            if (rc == LY_OK && mode >= 0)
                 rc = ly_store_commit(c, err);
-            if (rc != LY_OK)
+            if (rc != LY_OK || mode < 0)
                 ly_store_rollback(c);
         }
         if (rc != LY_ERETRY)
@@ -40,4 +41,14 @@ int ly__txn_run(ly_conn *c, int write, ly__txn_fn fn, void *ctx, ly_error *err)
     }
     return ly_error_set(err, LY_ESTORE, "storage_busy", NULL,
                         "the store stayed busy after %d attempts; retry later", TXN_ATTEMPTS);
+}
+
+int ly__txn_run(ly_conn *c, int write, ly__txn_fn fn, void *ctx, ly_error *err)
+{
+    return run(c, write ? 1 : 0, fn, ctx, err);
+}
+
+int ly__txn_dry_run(ly_conn *c, ly__txn_fn fn, void *ctx, ly_error *err)
+{
+    return run(c, -1, fn, ctx, err);
 }

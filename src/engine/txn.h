@@ -13,5 +13,9 @@ typedef int (*ly__txn_fn)(ly_conn *c, void *ctx, ly_error *err);
  * connection is already inside a transaction that allows it, fn simply runs
  * in it, and committing is left to whoever opened it. */
 int ly__txn_run(ly_conn *c, int write, ly__txn_fn fn, void *ctx, ly_error *err);
+/* Runs fn in a read transaction that is always rolled back, retried like
+ * ly__txn_run: what fn wrote is undone (a simulation). Inside the caller's
+ * transaction fn simply runs in it. */
+int ly__txn_dry_run(ly_conn *c, ly__txn_fn fn, void *ctx, ly_error *err);
 
 #endif

@@ -55,6 +55,22 @@ describe('ledger: races', () => {
         }
     });
 
+    test('simulations while the same member earns and spends all answer, and write nothing', async () => {
+        // PostgreSQL: a simulation locks the member in its snapshot; a
+        // concurrent write makes that a serialization failure, which is retried.
+        const m = await L.enrol({ name: 'Simulated while busy' });
+        await L.purchase(m.id, 100000);
+        const sim = { type: 'purchase', member: m.id, amount: 500 };
+        const rs = await Promise.all(Array.from({ length: 48 }, (_, i) => (i % 2
+            ? via(i, 'POST', '/v1/events/simulate', { body: sim })
+            : via(i, 'POST', i % 4 ? '/v1/events' : `/v1/members/${m.id}/redemptions`, { body: i % 4 ? sim : { points: 1 } }))));
+        const sims = rs.filter((_, i) => i % 2);
+        assert.deepEqual(sims.map((r) => r.status), Array(24).fill(200), summary(sims));
+        for (const r of sims) assert.equal(r.body.points_earned, 5);
+        assert.deepEqual(rs.filter((_, i) => !(i % 2)).map((r) => r.status), Array(24).fill(201), summary(rs));
+        assert.equal((await L.balance(m.id)).points.balance, 1000 + 12 * 5 - 12);
+    });
+
     test('32 simultaneous redemptions of part of the balance: as many succeed as it holds', async () => {
         const m = await L.enrol({ name: 'Partial race' });
         await L.purchase(m.id, 10000);
