@@ -5,14 +5,14 @@
  *
  * Usage: bare_sqlite DB MIGRATIONS_DIR GROUP SECONDS [MEMBERS]
  *
- * DB is created with the SQL of MIGRATIONS_DIR/0001_init.sql and
- * 0002_ledger.sql when it has no members table yet; it then gets MEMBERS
+ * DB is created with the SQL of every NNNN_*.sql file of MIGRATIONS_DIR, in
+ * name order, when it has no members table yet; it then gets MEMBERS
  * members (default 1000) unless it holds that many already, so a second run
  * on the same file continues where the first stopped, as Loyal's database
  * does between its single and batch runs. Then it records purchases of a
  * random member and a random amount for SECONDS seconds, finishing the group
  * under way, and prints on stdout
- *   events=N seconds=S events_per_s=R transactions=T group=G
+ *   events=N seconds=S events_per_s=R transactions=T group=G sqlite=VERSION
  * and a sentence on stderr. Exits 1 on any SQLite error.
  *
  * One purchase, as src/engine/events.c (do_event, purchase) and
@@ -25,7 +25,7 @@
  *   account_balance;                                       -- the balance before
  *   entry_insert; account_upsert + posting_insert twice;   -- the earn entry
  *   lot_insert;                                            -- its lot
- *   member_touch;                                          -- last activity
+ *   member_purchase;                                       -- purchase totals
  *   account_balance, then lots_totals + lots_groups when   -- the answer's balance,
  *     the account holds something, for points and credit  --   from index ranges
  *     (credit holds nothing here: 2 statements for it);
@@ -37,6 +37,7 @@
  * inside the group's transaction, as the batch endpoint and the group-commit
  * writer do. */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -65,7 +66,7 @@ enum {
     ACCOUNT_BALANCE,
     LOTS_TOTALS,
     LOTS_GROUPS,
-    MEMBER_TOUCH,
+    MEMBER_PURCHASE,
     EVENT_UPDATE,
     NSTMTS
 };
@@ -107,7 +108,12 @@ static const char *const sql[NSTMTS] = {
     [LOTS_GROUPS] = "SELECT SUM(remaining), expires_at FROM lots WHERE program_id = ?1 "
                     "AND member_id = ?2 AND asset = ?3 AND remaining > 0 AND expires_at > ?4 "
                     "GROUP BY expires_at ORDER BY expires_at LIMIT ?5",
-    [MEMBER_TOUCH] = "UPDATE members SET last_activity_at = ?3 WHERE program_id = ?1 AND id = ?2",
+    [MEMBER_PURCHASE] = "UPDATE members SET lifetime_spend = checked_add(lifetime_spend, ?4), "
+                        "purchase_count = checked_add(purchase_count, ?5), "
+                        "last_purchase_at = CASE WHEN ?5 > 0 "
+                        "THEN max(COALESCE(last_purchase_at, ?3), ?3) "
+                        "ELSE last_purchase_at END, last_activity_at = ?3 "
+                        "WHERE program_id = ?1 AND id = ?2",
     [EVENT_UPDATE] = "UPDATE events SET entry_id = NULLIF(?3, 0), points = ?4, credit = ?5, "
                      "returned_amount = ?6, reversed_points = ?7, reversed_credit = ?8, "
                      "returned_items = ?9, result = ?10 WHERE program_id = ?1 AND id = ?2",
@@ -250,6 +256,17 @@ static int rows(int id, sqlite3_stmt *s, int64_t *first, int sum_col, int64_t *s
     return n;
 }
 
+/* A migration's file name: four digits, '_', and ".sql" at the end. */
+static int is_migration(const struct dirent *d)
+{
+    const char *s = d->d_name;
+    size_t n = strlen(s);
+    for (int i = 0; i < 4; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return s[4] == '_' && n > 9 && strcmp(s + n - 4, ".sql") == 0;
+}
+
 static void setup(const char *path, const char *migrations, int64_t members)
 {
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -274,15 +291,23 @@ static void setup(const char *path, const char *migrations, int64_t members)
     int have_schema = sqlite3_column_int(q, 0) > 0;
     sqlite3_finalize(q);
     if (!have_schema) {
-        static const char *const files[] = {"0001_init.sql", "0002_ledger.sql"};
+        /* Loyal's migrations, all of them, in order: 0001_init.sql, ... */
+        struct dirent **files;
+        int n = scandir(migrations, &files, is_migration, alphasort);
+        if (n <= 0) {
+            fprintf(stderr, "bare_sqlite: no NNNN_*.sql migrations in %s\n", migrations);
+            exit(1);
+        }
         exec("BEGIN IMMEDIATE");
-        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        for (int i = 0; i < n; i++) {
             char p[4096];
-            snprintf(p, sizeof p, "%s/%s", migrations, files[i]);
+            snprintf(p, sizeof p, "%s/%s", migrations, files[i]->d_name);
             char *text = slurp(p);
             exec(text);
             free(text);
+            free(files[i]);
         }
+        free(files);
         exec("COMMIT");
     }
 
@@ -393,7 +418,8 @@ static void purchase(int64_t member, int64_t amount)
     run(LOT_INSERT, bindp(LOT_INSERT, "iisiiiiii", prog, member, "points", entry_id, points, points,
                           now, (int64_t)0, now));
 
-    run(MEMBER_TOUCH, bindp(MEMBER_TOUCH, "iii", prog, member, now));
+    /* The member's purchase totals and last activity. */
+    run(MEMBER_PURCHASE, bindp(MEMBER_PURCHASE, "iiiii", prog, member, now, amount, (int64_t)1));
 
     /* The answer's balance, as of now, for points and credit: the account,
      * then, when it holds something, the pending and expired sums and the
@@ -482,8 +508,8 @@ int main(int argc, char **argv)
     sqlite3_close(db);
 
     double rate = events / elapsed;
-    printf("events=%ld seconds=%.2f events_per_s=%.0f transactions=%ld group=%ld\n", events,
-           elapsed, rate, txns, group);
+    printf("events=%ld seconds=%.2f events_per_s=%.0f transactions=%ld group=%ld sqlite=%s\n",
+           events, elapsed, rate, txns, group, sqlite3_libversion());
     fprintf(stderr,
             "bare_sqlite: %ld purchases in %.2f s, %.0f/s, %ld transactions of %ld (WAL, "
             "synchronous=FULL)\n",
