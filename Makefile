@@ -9,6 +9,7 @@ BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
 BUILD_TSAN ?= build-tsan
 FUZZ_SECONDS ?= 600
+CRASH_KILLS ?= 500
 DEMO_DB    ?= ./loyal-demo.db
 DEMO_LISTEN ?= 127.0.0.1:8080
 
@@ -68,6 +69,10 @@ demo: build ## Start a server with a demo program on http://127.0.0.1:8080
 
 bench: build ## Run the benchmarks
 	bench/run.sh
+
+.PHONY: reliability
+reliability: build ## Kill a loaded server CRASH_KILLS times (500) and check every acknowledged write
+	CRASH_KILLS=$(CRASH_KILLS) LOYAL_BIN=$(BUILD)/loyal node tests/reliability/crash.mjs
 
 format: ## clang-format every C source and header
 	find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) -print0 2>/dev/null | \

@@ -69,24 +69,43 @@ static void run_one(ly_writer *w, ly_req *r)
     r->db = NULL;
 }
 
+/* Runs a group in as many transactions as it takes: one, unless a request
+ * fails in the store (5xx). SQLite may then have rolled back the whole
+ * transaction by itself (SQLITE_FULL, SQLITE_IOERR), and later statements
+ * would run outside any, each committed on its own while its answer says it
+ * failed. So the transaction ends there: the requests run in it so far are
+ * undone and fail, and the rest of the group starts a new one. */
 static void run_group(ly_writer *w, ly_req *group)
 {
-    ly_error err;
-    ly_error_clear(&err);
-    size_t n = 0;
-    int rc = begin(w, &err);
-    for (ly_req *r = group; rc == LY_OK && r; r = r->next, n++)
-        run_one(w, r);
-    if (rc == LY_OK && (rc = ly_store_commit(w->db, &err)) != LY_OK)
-        ly_store_rollback(w->db);
-    if (rc == LY_OK)
-        ly__metrics_group(w->srv->metrics, n);
-    for (ly_req *r = group, *next; r; r = next) {
-        next = r->next;
-        /* Nothing of the group is durable: every request of it fails. */
-        if (rc != LY_OK && (r->status < 400 || !r->resp))
-            ly__reply_error(r, &err);
-        ly__writer_done(r);
+    for (ly_req *first = group, *rest; first; first = rest) {
+        ly_error err;
+        ly_error_clear(&err);
+        size_t n = 0;
+        rest = NULL;
+        int rc = begin(w, &err);
+        for (ly_req *r = first; rc == LY_OK && r; r = r->next, n++) {
+            run_one(w, r);
+            if (r->status >= 500) {
+                rest = r->next;
+                r->next = NULL;
+                rc = ly_error_set(&err, LY_ESTORE, NULL, NULL,
+                                  "not written: another write of its transaction failed in the "
+                                  "store and this one was undone with it; retry it");
+            }
+        }
+        if (rc == LY_OK)
+            rc = ly_store_commit(w->db, &err);
+        if (rc != LY_OK)
+            ly_store_rollback(w->db);
+        if (rc == LY_OK)
+            ly__metrics_group(w->srv->metrics, n);
+        for (ly_req *r = first, *next; r; r = next) {
+            next = r->next;
+            /* Nothing of the transaction is durable: every request of it fails. */
+            if (rc != LY_OK && (r->status < 400 || !r->resp))
+                ly__reply_error(r, &err);
+            ly__writer_done(r);
+        }
     }
 }
 

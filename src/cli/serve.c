@@ -92,6 +92,15 @@ static int read_serve_args(const char *cmd, cli_opt *opts, const char *default_d
     const char *ev = cli_get(opts, "expire-every");
     if (ev && parse_int(cmd, "expire-every", ev, 0, 31L * 86400, &a->expire_every))
         return CLI_USAGE;
+    /* The store reads the cap from the environment, so that every connection
+     * it opens, now or later, gets it. */
+    const char *pages = cli_get(opts, "max-db-pages");
+    long npages;
+    if (pages) {
+        if (parse_int(cmd, "max-db-pages", pages, 1, 4294967294L, &npages))
+            return CLI_USAGE;
+        setenv("LOYAL_SQLITE_MAX_PAGES", pages, 1);
+    }
     const char *log = cli_get(opts, "access-log");
     a->access_log = stderr;
     if (log && strcmp(log, "off") == 0) {
@@ -250,7 +259,8 @@ static int run_server(const char *cmd, serve_args *a, ly_store *store, const cha
     {"listen", "HOST:PORT", "address to serve on (env LOYAL_LISTEN; 127.0.0.1:8080)", NULL}, \
     {"threads", "N", "worker threads (default: number of CPUs)", NULL},                \
     {"access-log", "PATH|-|off", "JSON access log lines (default - for stderr)", NULL}, \
-    {"expire-every", "SECONDS", "run the expiry and birthday jobs this often (3600; 0: never)", NULL}
+    {"expire-every", "SECONDS", "run the expiry and birthday jobs this often (3600; 0: never)", NULL}, \
+    {"max-db-pages", "N", "cap an SQLite database at N pages (env LOYAL_SQLITE_MAX_PAGES)", NULL}
 /* clang-format on */
 
 int cli_serve(int argc, char **argv)

@@ -3,6 +3,7 @@
  * since the tables exist only after the migrations) and kept. */
 #include "store/store_int.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #define SQ_BUSY_TIMEOUT_MS 5000
+#define SQ_MAX_PAGES_ENV   "LOYAL_SQLITE_MAX_PAGES"
 /* A member's balance of an asset: 0 before its first posting. */
 #define SQ_BALANCE(asset)                                                                          \
     "COALESCE((SELECT balance FROM accounts WHERE accounts.program_id = members.program_id "       \
@@ -408,23 +410,25 @@ static const struct {
 };
 
 /* Failures of the file or the disk: the store is unavailable, not the
- * request wrong. */
+ * request wrong. wire is the code on the wire, NULL for rc's default. */
 static const struct {
     int code; /* primary result code */
     int rc;
+    const char *wire;
     const char *what;
 } sq_errors[] = {
-    {SQLITE_BUSY, LY_ERETRY, "the database is busy"},
-    {SQLITE_LOCKED, LY_ERETRY, "the database is locked"},
-    {SQLITE_FULL, LY_ESTORE, "the disk is full"},
-    {SQLITE_IOERR, LY_ESTORE, "the database file cannot be read or written"},
-    {SQLITE_CANTOPEN, LY_ESTORE, "the database file cannot be opened"},
-    {SQLITE_READONLY, LY_ESTORE, "the database is read-only"},
-    {SQLITE_CORRUPT, LY_ESTORE, "the database file is corrupt"},
-    {SQLITE_NOTADB, LY_ESTORE, "the file is not a database"},
-    {SQLITE_PERM, LY_ESTORE, "access to the database file is denied"},
-    {SQLITE_NOLFS, LY_ESTORE, "the database file is too large"},
-    {SQLITE_NOMEM, LY_ENOMEM, "out of memory"},
+    {SQLITE_BUSY, LY_ERETRY, NULL, "the database is busy"},
+    {SQLITE_LOCKED, LY_ERETRY, NULL, "the database is locked"},
+    {SQLITE_FULL, LY_ESTORE, "storage_full",
+     "no space left: the disk is full or the database reached its page limit"},
+    {SQLITE_IOERR, LY_ESTORE, NULL, "the database file cannot be read or written"},
+    {SQLITE_CANTOPEN, LY_ESTORE, NULL, "the database file cannot be opened"},
+    {SQLITE_READONLY, LY_ESTORE, NULL, "the database is read-only"},
+    {SQLITE_CORRUPT, LY_ESTORE, NULL, "the database file is corrupt"},
+    {SQLITE_NOTADB, LY_ESTORE, NULL, "the file is not a database"},
+    {SQLITE_PERM, LY_ESTORE, NULL, "access to the database file is denied"},
+    {SQLITE_NOLFS, LY_ESTORE, NULL, "the database file is too large"},
+    {SQLITE_NOMEM, LY_ENOMEM, NULL, "out of memory"},
 };
 
 /* "UNIQUE constraint failed: members.program_id, members.email": the last
@@ -493,8 +497,8 @@ static int sq_fail(sq_conn *c, const char *what, ly_error *err)
         return ly__store_overflow(err);
     for (size_t i = 0; i < sizeof sq_errors / sizeof sq_errors[0]; i++)
         if ((ext & 0xff) == sq_errors[i].code)
-            return ly_error_set(err, sq_errors[i].rc, NULL, NULL, "%s (%s: %s)", sq_errors[i].what,
-                                what, msg);
+            return ly_error_set(err, sq_errors[i].rc, sq_errors[i].wire, NULL, "%s (%s: %s)",
+                                sq_errors[i].what, what, msg);
     return ly_error_set(err, LY_EINTERNAL, NULL, NULL, "database error in %s: %s", what, msg);
 }
 
@@ -918,6 +922,30 @@ static void sq_checked_add(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_int64(ctx, sum);
 }
 
+/* A cap on the database's size in pages (PRAGMA max_page_count), from
+ * LOYAL_SQLITE_MAX_PAGES (`loyal serve --max-db-pages`): a write that would
+ * grow the file past it fails as if the disk were full, before the disk
+ * really is. SQLite keeps a cap below the current size at the current size. */
+static int sq_max_pages(sq_conn *c, ly_error *err)
+{
+    const char *v = getenv(SQ_MAX_PAGES_ENV);
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (*end || errno || n < 1 || n > 4294967294LL)
+        return ly_error_set(err, LY_EINVAL, NULL, NULL,
+                            SQ_MAX_PAGES_ENV " must be a whole number from 1 to 4294967294, "
+                                             "not \"%.40s\"",
+                            v);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count=%lld", n);
+    if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return sq_fail(c, "max_page_count", err);
+    return 0;
+}
+
 /* Before SQLite initialises: no global allocation statistics, whose mutex
  * every connection would otherwise contend on. */
 static void sq_configure(void)
@@ -958,6 +986,8 @@ static int sq_open(const char *path, ly_conn **out, ly_error *err)
             rc = sq_fail(c, setup[i], err);
             goto fail;
         }
+    if ((rc = sq_max_pages(c, err)) != 0)
+        goto fail;
     if (sqlite3_create_function_v2(c->db, "checked_add", 2,
                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
                                    sq_checked_add, NULL, NULL, NULL) != SQLITE_OK) {
