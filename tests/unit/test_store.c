@@ -1998,7 +1998,8 @@ static void test_rule_usage(void **state)
 {
     fixture *f = *state;
     assert_usage(f, "cap", 7, 0, 0, 0, 0);
-    assert_int_equal(table_count(f, "rule_usage"), 0);
+    /* PostgreSQL reads the row locked, creating it (with zeros) to lock it. */
+    assert_int_equal(table_count(f, "rule_usage"), is_pg(f) ? 1 : 0);
 
     ly_rule_usage d = {50, 10, 1};
     expect_ok(f, ly_store_rule_usage_add(f->conn, 1, "cap", 7, 0, &d, &f->err));
@@ -2028,7 +2029,7 @@ static void test_rule_usage(void **state)
     assert_usage(f, "cap2", 7, 0, 1, 2, 3);
     assert_usage(f, "cap", 7, 0, 70, 20, 1);
     assert_usage(f, "cap", 7, 1, 0, 0, 0);
-    assert_int_equal(table_count(f, "rule_usage"), 6);
+    assert_int_equal(table_count(f, "rule_usage"), is_pg(f) ? 7 : 6);
 
     /* Overflow of any part is refused and changes nothing. */
     ly_rule_usage huge[] = {{INT64_MAX, 0, 0}, {0, INT64_MAX, 0}, {0, 0, INT64_MAX}};
