@@ -303,6 +303,33 @@ static const char *kept_answer(ly_req *r)
     return kept;
 }
 
+/* A write without a request schema takes no body: none, white space or an
+ * empty object. Anything else is refused as a bad body is on every other
+ * route (invalid_json, invalid_type, unknown_field), not ignored. */
+static int no_body(ly_req *r)
+{
+    static const ly_json_field none[] = {{NULL, 0, 0, 0}};
+    size_t i = 0;
+    while (i < r->body_len && r->body[i] && strchr(" \t\r\n", r->body[i]))
+        i++;
+    if (i == r->body_len)
+        return LY_OK;
+    json_t *body;
+    int rc = ly__body(r, none, &body);
+    if (rc == LY_OK)
+        json_decref(body);
+    return rc;
+}
+
+/* The route's handler; a write without a request schema first checks that
+ * it was given no body, where every other handler parses its own. */
+static void handle(ly_req *r)
+{
+    if (!r->route->body_schema && strcmp(r->route->method, "GET") != 0 && no_body(r) != LY_OK)
+        return;
+    r->route->handler(r);
+}
+
 /* The same inside the writer's transaction: no retries (one writer), and a
  * refusal is undone by the writer's savepoint. */
 static void idempotent_joined(ly_req *r, ly_conn *db, const char *key, const char *route,
@@ -320,7 +347,7 @@ static void idempotent_joined(ly_req *r, ly_conn *db, const char *key, const cha
         ly__reply_error(r, &err);
         return;
     }
-    r->route->handler(r);
+    handle(r);
     if (r->status >= 400)
         return;
     ly_idem mine = {key, route, hash, r->status, kept_answer(r), ly_time_now_ms()};
@@ -376,7 +403,7 @@ static void idempotent(ly_req *r, const char *key)
         }
         r->retry = 0;
         r->replayed = 0;
-        r->route->handler(r);
+        handle(r);
         if (r->status >= 400 || !ly_store_in_transaction(db)) {
             ly_store_rollback(db);
             if (r->retry)
@@ -447,7 +474,7 @@ void ly__run_handler(ly_req *r)
         idempotent(r, key);
         return;
     }
-    r->route->handler(r);
+    handle(r);
 }
 
 void ly__writer_done(ly_req *r)
