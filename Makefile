@@ -38,7 +38,7 @@ build-asan: deps ## Build with AddressSanitizer and UBSan into build-asan/
 build-fuzz: deps ## Build the libFuzzer harnesses with clang into build-fuzz/
 	@test -f $(BUILD_FUZZ)/build.ninja || \
 		CC=clang cmake -S . -B $(BUILD_FUZZ) -G Ninja -DLOYAL_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
-	ninja -C $(BUILD_FUZZ) fuzz_expr
+	ninja -C $(BUILD_FUZZ) fuzz_expr fuzz_http
 
 build-tsan: deps ## Build the server with ThreadSanitizer into build-tsan/
 	@test -f $(BUILD_TSAN)/build.ninja || \
@@ -58,11 +58,17 @@ test: build build-asan build-fuzz ## Run every test, on the release and the sani
 	ctest --test-dir $(BUILD_TSAN) -L tsan --output-on-failure || rc=1; \
 	exit $$rc
 
+# Both fuzzers run, one after the other, even when the first finds something.
 fuzz: build-fuzz ## Run each fuzzer for FUZZ_SECONDS (600 by default)
-	mkdir -p $(BUILD_FUZZ)/fuzz-corpus/expr
+	mkdir -p $(BUILD_FUZZ)/fuzz-corpus/expr $(BUILD_FUZZ)/fuzz-corpus/http
+	@rc=0; \
 	$(BUILD_FUZZ)/fuzz_expr -max_total_time=$(FUZZ_SECONDS) -max_len=512 \
 		-dict=tests/fuzz/expr.dict -artifact_prefix=$(BUILD_FUZZ)/ \
-		$(BUILD_FUZZ)/fuzz-corpus/expr tests/fuzz/corpus/expr
+		$(BUILD_FUZZ)/fuzz-corpus/expr tests/fuzz/corpus/expr || rc=1; \
+	$(BUILD_FUZZ)/fuzz_http -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD_FUZZ)/ \
+		$(BUILD_FUZZ)/fuzz-corpus/http tests/fuzz/corpus/http || rc=1; \
+	exit $$rc
 
 demo: build ## Start a server with a demo program on http://127.0.0.1:8080
 	./$(BUILD)/loyal demo --db $(DEMO_DB) --listen $(DEMO_LISTEN)
