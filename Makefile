@@ -79,6 +79,7 @@ bench: build ## Run the benchmarks
 .PHONY: reliability
 reliability: build ## Kill a loaded server CRASH_KILLS times (500) and check every acknowledged write
 	CRASH_KILLS=$(CRASH_KILLS) LOYAL_BIN=$(BUILD)/loyal node tests/reliability/crash.mjs
+	scripts/with-postgres.sh env LOYAL_BIN=$(BUILD)/loyal node tests/reliability/pg_race.mjs
 
 format: ## clang-format every C source and header
 	find $(FORMAT_DIRS) -type f \( -name '*.c' -o -name '*.h' \) -print0 2>/dev/null | \
