@@ -77,7 +77,7 @@ bench: build ## Run the benchmarks
 	bench/run.sh
 
 .PHONY: reliability
-reliability: build ## Kill a loaded server CRASH_KILLS times (500) and check every acknowledged write
+reliability: build ## Long reliability runs: CRASH_KILLS (500) kills of a loaded server, and the two-server PostgreSQL race
 	CRASH_KILLS=$(CRASH_KILLS) LOYAL_BIN=$(BUILD)/loyal node tests/reliability/crash.mjs
 	scripts/with-postgres.sh env LOYAL_BIN=$(BUILD)/loyal node tests/reliability/pg_race.mjs
 
