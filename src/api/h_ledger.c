@@ -322,13 +322,6 @@ int ly__h_redemption_cancel(ly_req *r)
     rid = strncmp(p, "red_", 4) == 0 ? strtoll(p + 4, &end, 10) : 0;
     if (rid <= 0 || *end)
         return ly__fail(r, LY_ENOTFOUND, "not_found", NULL, "no redemption %.64s", p);
-    if (r->body_len) {
-        json_t *body;
-        static const ly_json_field none[] = {{NULL, 0, 0, 0}};
-        if (ly__body(r, none, &body) != LY_OK)
-            return LY_EINVAL;
-        json_decref(body);
-    }
     ly_conn *db = ly__db(r);
     if (!db)
         return LY_ESTORE;
