@@ -153,11 +153,11 @@ int ly_ledger_verify(ly_conn *c, ly_arena *a, ly_violation **out, size_t *n, ly_
 int ly_rule_save(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
                  const json_t *body, ly_result *out, ly_error *err);
 /* Removes a rule from evaluation; its versions stay readable. */
-int ly_rule_delete(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
-                   ly_result *out, ly_error *err);
+int ly_rule_delete(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id, ly_result *out,
+                   ly_error *err);
 /* The current version (version 0) or a given one. */
-int ly_rule_fetch(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
-                  int64_t version, ly_result *out, ly_error *err);
+int ly_rule_fetch(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id, int64_t version,
+                  ly_result *out, ly_error *err);
 /* Live rules by id after `after` (NULL: the first), at most limit. */
 int ly_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char *after, int limit,
                  ly_result *out, ly_error *err);

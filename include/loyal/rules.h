@@ -25,7 +25,13 @@ enum ly_rule_effect {
 /* Decimals ("1.5", "2", "0.25") are held as integers times 10^4. */
 #define LY_DECIMAL_SCALE 10000
 
-enum ly_period { LY_PERIOD_DAY, LY_PERIOD_WEEK, LY_PERIOD_MONTH, LY_PERIOD_YEAR, LY_PERIOD_LIFETIME };
+enum ly_period {
+    LY_PERIOD_DAY,
+    LY_PERIOD_WEEK,
+    LY_PERIOD_MONTH,
+    LY_PERIOD_YEAR,
+    LY_PERIOD_LIFETIME
+};
 
 /* A cap: at most `points` points, `credit` minor units or `count` firings
  * (0: that kind is not limited; at least one is set) per member, or for the

@@ -31,9 +31,12 @@ static const ly_json_field rule_fields[] = {
 };
 
 static const ly_json_field effect_fields[] = {
-    {"points_per", LY_JSON_OBJECT, 0, 0}, {"points", LY_JSON_INTEGER, 0, 0},
-    {"multiply", LY_JSON_ANY, 0, 0},      {"cashback_percent", LY_JSON_ANY, 0, 0},
-    {"grant_reward", LY_JSON_STRING, 0, LY_RULE_ID_MAX}, {NULL, 0, 0, 0},
+    {"points_per", LY_JSON_OBJECT, 0, 0},
+    {"points", LY_JSON_INTEGER, 0, 0},
+    {"multiply", LY_JSON_ANY, 0, 0},
+    {"cashback_percent", LY_JSON_ANY, 0, 0},
+    {"grant_reward", LY_JSON_STRING, 0, LY_RULE_ID_MAX},
+    {NULL, 0, 0, 0},
 };
 
 static const ly_json_field points_per_fields[] = {
@@ -135,8 +138,8 @@ static int compile_cap(const json_t *c, const char *field, ly_rule *r, ly_error 
             continue;
         snprintf(sub, sizeof sub, "%s.%s", field, kinds[i]);
         if (json_integer_value(v) < 1 || json_integer_value(v) > LY_LEDGER_MAX)
-            return ly_error_set(err, LY_EINVAL, "invalid_value", sub,
-                                "%s must be from 1 to 2^53", sub);
+            return ly_error_set(err, LY_EINVAL, "invalid_value", sub, "%s must be from 1 to 2^53",
+                                sub);
         *slots[i] = json_integer_value(v);
     }
     if (!cap->points && !cap->credit && !cap->count)
@@ -227,8 +230,8 @@ static int compile_expr(const char *src, const char *field, unsigned scopes, ly_
     if (ly_expr_compile_at(src, scopes, out, &e, &line, &column) != LY_OK) {
         if (e.rc != LY_EREFUSED)
             return ly_error_set(err, e.rc == LY_ENOMEM ? LY_ENOMEM : LY_EINVAL,
-                                e.rc == LY_ENOMEM ? NULL : "invalid_value", field, "%s: %s",
-                                field, e.message);
+                                e.rc == LY_ENOMEM ? NULL : "invalid_value", field, "%s: %s", field,
+                                e.message);
         if (line)
             return ly_error_set(err, LY_EREFUSED, e.code, field, "%s:%d:%d: %s", field, line,
                                 column, e.message);
@@ -259,8 +262,9 @@ static int valid_on(const char *on)
 
 static int valid_id(const char *id)
 {
-    return *id && strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") ==
-                      strlen(id);
+    return *id &&
+           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") ==
+               strlen(id);
 }
 
 static int compile_time(const json_t *body, const char *field, int64_t *out, ly_error *err)
@@ -289,8 +293,8 @@ static int compile(const json_t *body, ly_rule *r, ly_error *err)
     if ((rc = compile_effect(json_object_get(body, "effect"), r, err)) != LY_OK)
         return rc;
     const char *when = ly_json_str(body, "when"), *items = ly_json_str(body, "items");
-    if (when && (rc = compile_expr(when, "when", LY_EXPR_EVENT | LY_EXPR_MEMBER, &r->when, err)) !=
-                    LY_OK)
+    if (when &&
+        (rc = compile_expr(when, "when", LY_EXPR_EVENT | LY_EXPR_MEMBER, &r->when, err)) != LY_OK)
         return rc;
     if (items && (rc = compile_expr(items, "items", LY_EXPR_EVENT | LY_EXPR_MEMBER | LY_EXPR_ITEM,
                                     &r->items, err)) != LY_OK)
@@ -344,8 +348,8 @@ int ly_rule_compile(const json_t *body, ly_rule **out, json_t **canon, ly_error 
     if (rc == LY_OK && canon) {
         json_t *c = json_deep_copy(body);
         /* An optional field given as null is the field left out. */
-        static const char *const optional[] = {"name",      "description", "when",     "items",
-                                               "cap",       "active_from", "active_to"};
+        static const char *const optional[] = {"name", "description", "when",     "items",
+                                               "cap",  "active_from", "active_to"};
         for (size_t i = 0; c && i < sizeof optional / sizeof *optional; i++)
             if (json_is_null(json_object_get(c, optional[i])))
                 json_object_del(c, optional[i]);
@@ -479,8 +483,8 @@ static int too_many(const ly_rule *r, ly_error *err)
 
 /* Whether the rule matches; its selected items in sel (all when it has no
  * filter) and its eligible amount in o. */
-static int match(const ly_rule *r, const ly_rule_event *ev, unsigned char *sel,
-                 ly_rule_outcome *o, ly_error *err)
+static int match(const ly_rule *r, const ly_rule_event *ev, unsigned char *sel, ly_rule_outcome *o,
+                 ly_error *err)
 {
     ly_error e = {0};
     char when[LY_TIME_BUFSZ];

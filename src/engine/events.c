@@ -441,8 +441,8 @@ static int purchase(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     if (rc == LY_OK)
         rc = post_earned(c, x, row, &e, &row->entry_id, err);
     if (rc == LY_OK && x->member_id && !x->simulate)
-        rc = ly_store_member_purchase(c, x->program_id, x->member_id, row->occurred_at,
-                                      row->amount, 1, err);
+        rc = ly_store_member_purchase(c, x->program_id, x->member_id, row->occurred_at, row->amount,
+                                      1, err);
     if (rc != LY_OK)
         return rc;
     ly_jw w;
@@ -905,8 +905,8 @@ static int birthdays_on(ly_conn *c, ly_arena *a, struct bday_ctx *b, int64_t day
                 continue;
             b->member_id = ms[i].id;
             b->at = ms[i].created_at > midnight ? ms[i].created_at : midnight;
-            b->ext_id = ly_arena_printf(a, "birthday_%lld_mem_%lld", (long long)y,
-                                        (long long)ms[i].id);
+            b->ext_id =
+                ly_arena_printf(a, "birthday_%lld_mem_%lld", (long long)y, (long long)ms[i].id);
             if (!b->ext_id)
                 return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
             if ((rc = ly__txn_run(c, 1, do_birthday, b, err)) != LY_OK)

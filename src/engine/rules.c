@@ -67,8 +67,8 @@ static int ruleset_build(ly_conn *c, ly_arena *a, const ly__prog *prog, ly__rule
         if (rc != LY_OK) {
             /* Checked when saved; a rule that no longer compiles is left out
              * rather than stopping every event. */
-            fprintf(stderr, "loyal: rule %s version %lld no longer compiles: %s\n",
-                    rows[i].rule_id, (long long)rows[i].version, e.message);
+            fprintf(stderr, "loyal: rule %s version %lld no longer compiles: %s\n", rows[i].rule_id,
+                    (long long)rows[i].version, e.message);
             continue;
         }
         r->row_id = rows[i].id;
@@ -83,8 +83,7 @@ static int ruleset_build(ly_conn *c, ly_arena *a, const ly__prog *prog, ly__rule
     return LY_OK;
 }
 
-int ly__ruleset_get(ly_conn *c, ly_arena *a, const ly__prog *prog, ly__ruleset **out,
-                    ly_error *err)
+int ly__ruleset_get(ly_conn *c, ly_arena *a, const ly__prog *prog, ly__ruleset **out, ly_error *err)
 {
     pthread_mutex_lock(&rs_mu);
     for (int i = 0; i < RULESET_CACHE; i++) {
@@ -257,9 +256,8 @@ static const char *cap_words(ly_arena *a, const ly_rule_cap *cap)
     const char *per = cap->per_rule ? "for the whole rule" : "per member";
     const char *period = cap->period == LY_PERIOD_LIFETIME ? "in all" : ly_period_name(cap->period);
     if (cap->count)
-        return ly_arena_printf(a, "cap reached: at most %lld times %s %s%s",
-                               (long long)cap->count, per,
-                               cap->period == LY_PERIOD_LIFETIME ? "" : "per ", period);
+        return ly_arena_printf(a, "cap reached: at most %lld times %s %s%s", (long long)cap->count,
+                               per, cap->period == LY_PERIOD_LIFETIME ? "" : "per ", period);
     return ly_arena_printf(a, "cap reached: at most %lld %s %s %s%s",
                            (long long)(cap->points ? cap->points : cap->credit),
                            cap->points ? "points" : "credit", per,
@@ -277,9 +275,9 @@ static int apply_caps(ly_conn *c, ly_arena *a, const ly__prog *prog, const ly__e
         const ly_rule_cap *cap = &rule->caps[k];
         ly_rule_usage u = {0};
         if (cap->per_rule || member_id) {
-            int rc = ly_store_rule_usage_get(c, prog->p.id, rule->id, cap->per_rule ? 0 : member_id,
-                                             ly_period_start(cap->period, prog->tz, in->occurred_at),
-                                             &u, err);
+            int rc = ly_store_rule_usage_get(
+                c, prog->p.id, rule->id, cap->per_rule ? 0 : member_id,
+                ly_period_start(cap->period, prog->tz, in->occurred_at), &u, err);
             if (rc != LY_OK)
                 return rc;
         }
@@ -575,8 +573,9 @@ static int do_rule_write(ly_conn *c, void *vctx, ly_error *err)
         return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
     if ((rc = ly_store_rule_insert(c, &row, err)) != LY_OK ||
         (rc = ly__program_touch(c, op->a, op->program_id, err)) != LY_OK)
-        return rc == LY_ECONFLICT ? ly_error_set(err, LY_ERETRY, NULL, NULL, "rule changed meanwhile")
-                                  : rc;
+        return rc == LY_ECONFLICT
+                   ? ly_error_set(err, LY_ERETRY, NULL, NULL, "rule changed meanwhile")
+                   : rc;
     if (row.deleted) {
         json_t *o = json_pack("{s:s, s:b, s:I}", "id", row.rule_id, "deleted", 1, "version",
                               (json_int_t)row.version);
@@ -630,16 +629,16 @@ int ly_rule_save(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_i
     return rc;
 }
 
-int ly_rule_delete(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
-                   ly_result *out, ly_error *err)
+int ly_rule_delete(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id, ly_result *out,
+                   ly_error *err)
 {
     memset(out, 0, sizeof *out);
     struct rule_op op = {a, program_id, rule_id, NULL, 0, out};
     return ly__txn_run(c, 1, do_rule_write, &op, err);
 }
 
-int ly_rule_fetch(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
-                  int64_t version, ly_result *out, ly_error *err)
+int ly_rule_fetch(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id, int64_t version,
+                  ly_result *out, ly_error *err)
 {
     memset(out, 0, sizeof *out);
     ly_rule_row row;
@@ -647,10 +646,10 @@ int ly_rule_fetch(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_
     if (rc == LY_OK && row.deleted && version == 0)
         rc = LY_ENOTFOUND;
     if (rc == LY_ENOTFOUND)
-        return version ? ly_error_set(err, LY_ENOTFOUND, "not_found", "version",
-                                      "rule %.64s has no version %lld", rule_id, (long long)version)
-                       : ly_error_set(err, LY_ENOTFOUND, "not_found", NULL, "no rule %.64s",
-                                      rule_id);
+        return version
+                   ? ly_error_set(err, LY_ENOTFOUND, "not_found", "version",
+                                  "rule %.64s has no version %lld", rule_id, (long long)version)
+                   : ly_error_set(err, LY_ENOTFOUND, "not_found", NULL, "no rule %.64s", rule_id);
     return rc == LY_OK ? row_result(&row, 200, out, err) : rc;
 }
 

@@ -36,7 +36,7 @@ typedef struct ly__earn_in {
     int64_t event_id; /* 0 when simulating */
     int64_t occurred_at;
     int64_t amount;
-    const json_t *body;     /* the event's JSON (channel, store, items, attributes) or NULL */
+    const json_t *body;      /* the event's JSON (channel, store, items, attributes) or NULL */
     const ly_member *member; /* NULL: no member (a simulated enrolment) */
     int simulate;
 } ly__earn_in;
