@@ -399,7 +399,8 @@ int ly__h_transfers(ly_req *r)
 
 /* ---- jobs ---------------------------------------------------------------------- */
 
-int ly__h_jobs_birthdays(ly_req *r)
+/* A job as of ?as_of= (default now), answered with what it did. */
+static int run_job(ly_req *r, int birthdays)
 {
     static const char *const allowed[] = {"as_of", NULL};
     int64_t as_of;
@@ -410,51 +411,43 @@ int ly__h_jobs_birthdays(ly_req *r)
         return LY_ESTORE;
     ly_error err;
     ly_error_clear(&err);
-    ly_birthday_stats st;
-    int rc = ly_birthdays_run(db, &r->arena, r->program_id, as_of, &st, &err);
+    ly_expire_stats ex;
+    ly_birthday_stats bd;
+    int rc = birthdays ? ly_birthdays_run(db, &r->arena, r->program_id, as_of, &bd, &err)
+                       : ly_expire_run(db, &r->arena, r->program_id, as_of, &ex, &err);
     if (rc != LY_OK)
         return ly__reply_error(r, &err);
+    static const char *const names[2][3] = {{"lots_expired", "points_expired", "members"},
+                                            {"members", "points", "credit"}};
+    int64_t values[2][3] = {{0}, {0}};
+    if (birthdays) {
+        values[1][0] = bd.members;
+        values[1][1] = bd.points;
+        values[1][2] = bd.credit;
+    } else {
+        values[0][0] = ex.lots;
+        values[0][1] = ex.points;
+        values[0][2] = ex.members;
+    }
     ly_jw w;
     ly_jw_init(&w);
     ly_jw_obj_begin(&w);
     ly_jw_key(&w, "as_of");
     ly_jw_time(&w, as_of);
-    ly_jw_key(&w, "members");
-    ly_jw_int(&w, st.members);
-    ly_jw_key(&w, "points");
-    ly_jw_int(&w, st.points);
-    ly_jw_key(&w, "credit");
-    ly_jw_int(&w, st.credit);
+    for (int k = 0; k < 3; k++) {
+        ly_jw_key(&w, names[birthdays][k]);
+        ly_jw_int(&w, values[birthdays][k]);
+    }
     ly_jw_obj_end(&w);
     return ly__reply_jw(r, 200, &w);
 }
 
+int ly__h_jobs_birthdays(ly_req *r)
+{
+    return run_job(r, 1);
+}
+
 int ly__h_jobs_expire(ly_req *r)
 {
-    static const char *const allowed[] = {"as_of", NULL};
-    int64_t as_of;
-    if (ly__check_query(r, allowed) != LY_OK || as_of_param(r, &as_of) != LY_OK)
-        return LY_EINVAL;
-    ly_conn *db = ly__db(r);
-    if (!db)
-        return LY_ESTORE;
-    ly_error err;
-    ly_error_clear(&err);
-    ly_expire_stats st;
-    int rc = ly_expire_run(db, &r->arena, r->program_id, as_of, &st, &err);
-    if (rc != LY_OK)
-        return ly__reply_error(r, &err);
-    ly_jw w;
-    ly_jw_init(&w);
-    ly_jw_obj_begin(&w);
-    ly_jw_key(&w, "as_of");
-    ly_jw_time(&w, as_of);
-    ly_jw_key(&w, "lots_expired");
-    ly_jw_int(&w, st.lots);
-    ly_jw_key(&w, "points_expired");
-    ly_jw_int(&w, st.points);
-    ly_jw_key(&w, "members");
-    ly_jw_int(&w, st.members);
-    ly_jw_obj_end(&w);
-    return ly__reply_jw(r, 200, &w);
+    return run_job(r, 0);
 }
