@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SQ_BUSY_TIMEOUT_MS 5000
 #define SQ_MAX_PAGES_ENV   "LOYAL_SQLITE_MAX_PAGES"
@@ -453,7 +454,36 @@ typedef struct sq_conn {
     ly_conn base;
     sqlite3 *db;
     sqlite3_stmt *stmt[SQ_NSTMTS];
+    /* A read transaction left open after its request ("parked"), with the
+     * count of commits and the time when it began: the next read on this
+     * connection reuses it while no commit came since and it is younger
+     * than SQ_SNAPSHOT_NS, instead of taking the WAL read lock again. */
+    int parked;
+    uint64_t snap_commits;
+    int64_t snap_ns;
 } sq_conn;
+
+/* Commits made by this process, to any database: a parked snapshot taken
+ * before the latest is never reused, so a request always sees what was
+ * answered before it began. Writes by other processes (the command line,
+ * another server) are seen within SQ_SNAPSHOT_NS. */
+static uint64_t sq_commits;
+#define SQ_SNAPSHOT_NS 1000000
+
+static int64_t sq_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static int sq_snapshot_current(const sq_conn *c)
+{
+    return c->snap_commits == __atomic_load_n(&sq_commits, __ATOMIC_ACQUIRE) &&
+           sq_now_ns() - c->snap_ns < SQ_SNAPSHOT_NS;
+}
+
+static void sq_unpark(sq_conn *c);
 
 typedef int (*sq_reader)(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err);
 
@@ -531,6 +561,8 @@ static void sq_done(sqlite3_stmt *st)
 static int sq_start(sq_conn *c, int id, const ly_sqlparam *p, int n, sqlite3_stmt **out,
                     ly_error *err)
 {
+    if (c->parked)
+        sq_unpark(c); /* a statement outside a transaction: not in an old snapshot */
     if (!c->stmt[id] && sqlite3_prepare_v3(c->db, sq_stmts[id].sql, -1, SQLITE_PREPARE_PERSISTENT,
                                            &c->stmt[id], NULL) != SQLITE_OK)
         return sq_fail(c, sq_stmts[id].name, err);
@@ -547,6 +579,8 @@ static int sq_start(sq_conn *c, int id, const ly_sqlparam *p, int n, sqlite3_stm
 static int sq_step(sq_conn *c, int id, sqlite3_stmt *st, ly_error *err)
 {
     int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE && sqlite3_get_autocommit(c->db) && !sqlite3_stmt_readonly(st))
+        __atomic_add_fetch(&sq_commits, 1, __ATOMIC_RELEASE); /* a write on its own */
     if (rc == SQLITE_ROW)
         return 1;
     if (rc == SQLITE_DONE)
@@ -881,10 +915,36 @@ static int sq_run(ly_conn *c, int id, ly_error *err)
     return sq_exec(sq(c), id, NULL, 0, NULL, err);
 }
 
+/* A transaction that only read, still current, is parked rather than
+ * rolled back (see sq_conn); anything else is rolled back. */
 static void sq_rollback(ly_conn *c)
 {
-    if (!sqlite3_get_autocommit(sq(c)->db))
-        (void)sq_run(c, SQ_ROLLBACK, NULL);
+    sq_conn *s = sq(c);
+    if (sqlite3_get_autocommit(s->db)) {
+        s->parked = 0;
+        return;
+    }
+    if (sqlite3_txn_state(s->db, NULL) != SQLITE_TXN_WRITE && sq_snapshot_current(s)) {
+        s->parked = 1;
+        return;
+    }
+    s->parked = 0;
+    (void)sq_run(c, SQ_ROLLBACK, NULL);
+}
+
+static void sq_unpark(sq_conn *c)
+{
+    c->parked = 0;
+    if (!sqlite3_get_autocommit(c->db))
+        (void)sq_run(&c->base, SQ_ROLLBACK, NULL);
+}
+
+/* For the pool: lets an idle connection's parked snapshot go, so that it
+ * does not hold the WAL back from a checkpoint. */
+static void sq_release_snapshot(ly_conn *c)
+{
+    if (sq(c)->parked)
+        sq_unpark(sq(c));
 }
 
 static int64_t sq_changes(ly_conn *c)
@@ -1012,6 +1072,7 @@ static int sq_migrate_lock(ly_conn *c, int lock, ly_error *err)
 
 static int sq_exec_script(ly_conn *c, const char *sql, ly_error *err)
 {
+    sq_release_snapshot(c);
     if (sqlite3_exec(sq(c)->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         return sq_fail(sq(c), "migration", err);
     return 0;
@@ -1077,15 +1138,34 @@ static int sq_begin_write(ly_conn *c, ly_error *err)
 
 static int sq_begin_read(ly_conn *c, ly_error *err)
 {
+    sq_conn *s = sq(c);
+    if (s->parked) {
+        s->parked = 0;
+        if (sq_snapshot_current(s))
+            return 0;
+        (void)sq_run(c, SQ_ROLLBACK, NULL);
+    }
+    /* Counted before the snapshot is taken (at the first read): a commit in
+     * between makes the count look older than the snapshot, never newer. */
+    s->snap_commits = __atomic_load_n(&sq_commits, __ATOMIC_ACQUIRE);
+    s->snap_ns = sq_now_ns();
     return sq_run(c, SQ_BEGIN_READ, err);
 }
 
-/* A failed commit leaves no transaction behind. */
+/* A failed commit leaves no transaction behind. A commit that wrote is
+ * counted before anyone is answered, so no later request reuses a snapshot
+ * from before it. */
 static int sq_commit(ly_conn *c, ly_error *err)
 {
+    int wrote = sqlite3_txn_state(sq(c)->db, NULL) == SQLITE_TXN_WRITE;
     int rc = sq_run(c, SQ_COMMIT, err);
-    if (rc < 0)
-        sq_rollback(c);
+    if (rc < 0) {
+        if (!sqlite3_get_autocommit(sq(c)->db))
+            (void)sq_run(c, SQ_ROLLBACK, NULL);
+        return rc;
+    }
+    if (wrote)
+        __atomic_add_fetch(&sq_commits, 1, __ATOMIC_RELEASE);
     return rc;
 }
 
@@ -1242,6 +1322,8 @@ static int sq_table_counts(ly_conn *c, int64_t rows[LY_STORE_NTABLES], ly_error 
  * them. *own says whether the savepoint was taken. */
 static int sq_atomic_begin(sq_conn *c, int *own, ly_error *err)
 {
+    if (c->parked)
+        sq_unpark(c);
     *own = sqlite3_get_autocommit(c->db);
     return *own ? sq_exec(c, SQ_SAVEPOINT, NULL, 0, NULL, err) : 0;
 }
@@ -1253,8 +1335,10 @@ static int sq_atomic_end(sq_conn *c, int own, int rc, ly_error *err)
         return rc;
     if (rc == 0)
         rc = sq_exec(c, SQ_RELEASE, NULL, 0, NULL, err);
-    if (rc < 0)
-        sq_rollback(&c->base);
+    if (rc == 0)
+        __atomic_add_fetch(&sq_commits, 1, __ATOMIC_RELEASE); /* the release committed */
+    else
+        sq_unpark(c); /* rolls the savepoint's transaction back */
     return rc;
 }
 
@@ -1706,6 +1790,7 @@ const ly_store_ops ly__sqlite_ops = {
     .close = sq_close,
     .check = NULL,
     .reset = sq_rollback,
+    .release_snapshot = sq_release_snapshot,
     .migrate_lock = sq_migrate_lock,
     .exec_script = sq_exec_script,
     .migration_applied = sq_migration_applied,

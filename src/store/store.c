@@ -152,7 +152,17 @@ ly_conn *ly_store_acquire(ly_store *s, ly_error *err)
         return NULL;
     }
     c->next = NULL;
+    c->pool = s;
     return c;
+}
+
+/* Idle connections let go of read snapshots older than a commit just made. */
+static void release_snapshots(ly_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    for (ly_conn *c = s->free; c; c = c->next)
+        c->ops->release_snapshot(c);
+    pthread_mutex_unlock(&s->mu);
 }
 
 void ly_store_release(ly_store *s, ly_conn *c)
@@ -254,8 +264,12 @@ int ly_store_begin_read(ly_conn *c, ly_error *err)
 
 int ly_store_commit(ly_conn *c, ly_error *err)
 {
+    int wrote = c->txn == 2;
     c->txn = 0; /* a failed commit rolls back by itself */
-    return c->ops->commit(c, err);
+    int rc = c->ops->commit(c, err);
+    if (rc == LY_OK && wrote && c->ops->release_snapshot && c->pool)
+        release_snapshots(c->pool);
+    return rc;
 }
 
 void ly_store_rollback(ly_conn *c)

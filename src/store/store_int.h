@@ -16,8 +16,9 @@ typedef struct ly_store_ops ly_store_ops;
  * list and dispatch without knowing the backend. */
 struct ly_conn {
     const ly_store_ops *ops;
-    ly_conn *next; /* in the pool's free list */
-    int txn;       /* what ly_store_in_transaction answers */
+    ly_conn *next;  /* in the pool's free list */
+    int txn;        /* what ly_store_in_transaction answers */
+    ly_store *pool; /* the store it was acquired from, NULL before */
 };
 
 /* The identifiers a member can be found by, in the order of ly__member_by. */
@@ -72,8 +73,13 @@ struct ly_store_ops {
     void (*close)(ly_conn *c);
     /* On acquire: make a pooled connection usable again (may be NULL). */
     int (*check)(ly_conn *c, ly_error *err);
-    /* On release: roll back whatever transaction is still open. */
+    /* On release: roll back whatever transaction is still open (a backend
+     * may keep a read-only one for the next read; see release_snapshot). */
     void (*reset)(ly_conn *c);
+    /* Ends a read transaction kept open by reset or rollback, if any; NULL
+     * when the backend keeps none. Called on idle connections after every
+     * commit, so that none holds on to data older than it. */
+    void (*release_snapshot)(ly_conn *c);
 
     /* Migrations: a lock held across the whole run (lock = 1, then 0), a
      * script of several statements, and the schema_migrations bookkeeping. */

@@ -2062,6 +2062,63 @@ static void assert_event_rule(const ly_event_rule *got, int64_t event_id, int64_
     assert_int_equal(got->reversed_credit, reversed_credit);
 }
 
+/* A read on one connection sees at once what another committed, though a
+ * read snapshot may be kept between reads (SQLite), and a write by another
+ * process as soon as the kept snapshot has aged out. */
+static void rename_program(fixture *f, ly_conn *c, const char *name)
+{
+    ly_program p;
+    expect_ok(f, ly_store_begin_write(c, &f->err));
+    expect_ok(f, ly_store_program_get(c, &f->arena, LY_DEFAULT_PROGRAM, &p, &f->err));
+    p.name = name;
+    p.updated_at++;
+    expect_ok(f, ly_store_program_put(c, &p, &f->err));
+    expect_ok(f, ly_store_commit(c, &f->err));
+}
+
+static const char *read_name(fixture *f)
+{
+    ly_program p;
+    expect_ok(f, ly_store_begin_read(f->conn, &f->err));
+    expect_ok(f, ly_store_program_get(f->conn, &f->arena, LY_DEFAULT_PROGRAM, &p, &f->err));
+    ly_store_rollback(f->conn);
+    return p.name;
+}
+
+static void test_reads_see_commits(void **state)
+{
+    fixture *f = *state;
+    ly_conn *other = ly_store_acquire(f->store, &f->err);
+    assert_non_null(other);
+    char name[32];
+    for (int i = 0; i < 50; i++) {
+        (void)read_name(f);
+        (void)read_name(f);
+        snprintf(name, sizeof name, "Round %d", i);
+        rename_program(f, other, name);
+        assert_string_equal(read_name(f), name);
+    }
+    ly_store_release(f->store, other);
+    if (is_pg(f))
+        return;
+
+    /* Another process: a connection of its own, outside the store. */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    for (int i = 0; i < 5; i++) {
+        (void)read_name(f);
+        snprintf(name, sizeof name, "Elsewhere %d", i);
+        char *sql = sqlite3_mprintf("UPDATE programs SET name = %Q WHERE id = 1", name);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_free(sql);
+        struct timespec pause = {0, 5 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        assert_string_equal(read_name(f), name);
+    }
+    sqlite3_close(db);
+}
+
 static void test_event_rules(void **state)
 {
     fixture *f = *state;
@@ -2219,7 +2276,8 @@ static void test_reconnect(void **state)
         cmocka_unit_test_prestate_setup_teardown(test_rule_versions, setup, teardown, be),         \
         cmocka_unit_test_prestate_setup_teardown(test_rule_list, setup, teardown, be),             \
         cmocka_unit_test_prestate_setup_teardown(test_rule_usage, setup, teardown, be),            \
-        cmocka_unit_test_prestate_setup_teardown(test_event_rules, setup, teardown, be)
+        cmocka_unit_test_prestate_setup_teardown(test_event_rules, setup, teardown, be),           \
+        cmocka_unit_test_prestate_setup_teardown(test_reads_see_commits, setup, teardown, be)
 
 int main(void)
 {
