@@ -14,7 +14,7 @@
 // kills, never a failure.
 
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import { intEnv, pick, rng, send } from './lib.mjs';
 import { BIN, createDatabase, loyalOk, run, sleep, spawnServer, verify } from '../system/lib/harness.mjs';
 
 const KILLS = intEnv('CRASH_KILLS', 20);
@@ -24,68 +24,8 @@ const MEMBERS = 20;
 /** After the last restart, the load goes on this long before the checks. */
 const TAIL_MS = 500;
 
-function intEnv(name, dflt) {
-    const v = process.env[name];
-    if (v === undefined || v === '') return dflt;
-    if (!/^\d+$/.test(v)) throw new Error(`${name} must be a whole number, not ${v}`);
-    return Number(v);
-}
 
-/** mulberry32: a small seeded generator, so that a failing run's choices can be repeated. */
-function rng(seed) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
-const pick = (r, n) => Math.floor(r() * n);
 
-/**
- * One HTTP request. Resolves only on a complete answer ({status, headers,
- * text, body}); a connection refused, reset or cut in the middle of the
- * answer rejects, and so does a request left unanswered for 30 s.
- */
-function send(url, key, method, path, { body, idemKey } = {}) {
-    const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
-    const u = new URL(path, url);
-    const headers = { Authorization: `Bearer ${key}` };
-    if (idemKey) headers['Idempotency-Key'] = idemKey;
-    if (payload) {
-        headers['Content-Type'] = 'application/json';
-        headers['Content-Length'] = String(payload.length);
-    }
-    return new Promise((resolve, reject) => {
-        const req = http.request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers, agent: false }, (res) => {
-            const parts = [];
-            res.on('data', (d) => parts.push(d));
-            res.on('error', reject);
-            res.on('aborted', () => reject(new Error('answer cut short')));
-            res.on('end', () => {
-                const raw = Buffer.concat(parts);
-                const len = res.headers['content-length'];
-                if (!res.complete || (len !== undefined && Number(len) !== raw.length)) {
-                    reject(new Error('answer cut short'));
-                    return;
-                }
-                const text = raw.toString('utf8');
-                let parsed;
-                try {
-                    parsed = JSON.parse(text);
-                } catch {
-                    parsed = undefined;
-                }
-                resolve({ status: res.statusCode, headers: res.headers, text, body: parsed });
-            });
-        });
-        req.setTimeout(30000, () => req.destroy(new Error(`${method} ${path}: no answer within 30 s`)));
-        req.on('error', reject);
-        req.end(payload ?? undefined);
-    });
-}
 
 // ---- the server, killed and restarted -------------------------------------
 

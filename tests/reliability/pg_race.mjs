@@ -21,6 +21,7 @@
 
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { intEnv, pick, rng, send } from './lib.mjs';
 
 // The harness reads LOYAL_BACKEND when it loads: this test is PostgreSQL's.
 process.env.LOYAL_BACKEND ??= 'postgres';
@@ -36,68 +37,8 @@ const TOTAL = MEMBERS * GRANT;
 /** The node is killed once this many requests were sent. */
 const KILL_AT = Math.floor(OPS * 0.4);
 
-function intEnv(name, dflt) {
-    const v = process.env[name];
-    if (v === undefined || v === '') return dflt;
-    if (!/^\d+$/.test(v)) throw new Error(`${name} must be a whole number, not ${v}`);
-    return Number(v);
-}
 
-/** mulberry32: a small seeded generator, so that a failing run's choices can be repeated. */
-function rng(seed) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
-const pick = (r, n) => Math.floor(r() * n);
 
-/**
- * One HTTP request. Resolves only on a complete answer ({status, headers,
- * text, body}); a connection refused, reset or cut in the middle of the
- * answer rejects, and so does a request left unanswered for 30 s.
- */
-function send(node, key, method, path, { body, idemKey } = {}) {
-    const payload = body === undefined ? null : Buffer.from(JSON.stringify(body));
-    const u = new URL(path, node.url);
-    const headers = { Authorization: `Bearer ${key}` };
-    if (idemKey) headers['Idempotency-Key'] = idemKey;
-    if (payload) {
-        headers['Content-Type'] = 'application/json';
-        headers['Content-Length'] = String(payload.length);
-    }
-    return new Promise((resolve, reject) => {
-        const req = http.request({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers, agent: node.agent }, (res) => {
-            const parts = [];
-            res.on('data', (d) => parts.push(d));
-            res.on('error', reject);
-            res.on('aborted', () => reject(new Error('answer cut short')));
-            res.on('end', () => {
-                const raw = Buffer.concat(parts);
-                const len = res.headers['content-length'];
-                if (!res.complete || (len !== undefined && Number(len) !== raw.length)) {
-                    reject(new Error('answer cut short'));
-                    return;
-                }
-                const text = raw.toString('utf8');
-                let parsed;
-                try {
-                    parsed = JSON.parse(text);
-                } catch {
-                    parsed = undefined;
-                }
-                resolve({ status: res.statusCode, headers: res.headers, text, body: parsed });
-            });
-        });
-        req.setTimeout(30000, () => req.destroy(new Error(`${method} ${path}: no answer within 30 s`)));
-        req.on('error', reject);
-        req.end(payload ?? undefined);
-    });
-}
 
 /** psql on the test database; the rows as arrays of strings. */
 async function sql(db, query) {
@@ -163,7 +104,7 @@ async function deliver(op, clientId) {
         let res;
         node.inFlight += 1;
         try {
-            res = await send(node, adminKey, op.method, op.path, { body: op.body, idemKey: op.key });
+            res = await send(node.url, adminKey, op.method, op.path, { body: op.body, idemKey: op.key, agent: node.agent });
         } catch (e) {
             node.inFlight -= 1;
             interrupted += 1;
@@ -276,7 +217,7 @@ async function checkLedger(node, db, want) {
     // Balances: never below zero, what the acknowledged operations make them.
     let sum = 0;
     for (const m of members) {
-        const r = await send(node, adminKey, 'GET', `/v1/members/${m}/balance`);
+        const r = await send(node.url, adminKey, 'GET', `/v1/members/${m}/balance`, { agent: node.agent });
         assert.equal(r.status, 200, r.text);
         const p = r.body.points;
         assert.ok(p.balance >= 0 && p.available >= 0, `${m} is below zero: ${JSON.stringify(p)}`);
@@ -327,7 +268,7 @@ async function checkReplays(node) {
     const worker = async () => {
         while (next < chosen.length) {
             const { op, res } = chosen[next++];
-            const again = await send(node, adminKey, op.method, op.path, { body: op.body, idemKey: op.key });
+            const again = await send(node.url, adminKey, op.method, op.path, { body: op.body, idemKey: op.key, agent: node.agent });
             const what = `replay of ${op.kind} ${op.path} ${JSON.stringify(op.body ?? null)} (key ${op.key})`;
             assert.equal(again.status, res.status, `${what}: ${again.text.slice(0, 300)}`);
             assert.equal(again.text, res.text, `${what}: another body`);
@@ -358,7 +299,7 @@ try {
 
     // Points that never expire and are available at once, given by adjustments.
     const setup = async (method, path, body, status) => {
-        const res = await send(nodes[0], adminKey, method, path, { body });
+        const res = await send(nodes[0].url, adminKey, method, path, { body, agent: nodes[0].agent });
         assert.equal(res.status, status, `${method} ${path}: ${res.text}`);
         return res.body;
     };
