@@ -101,7 +101,8 @@ static const char *const sql[NSTMTS] = {
                         "AND kind = ?3 AND asset = ?4",
     [LOTS_TOTALS] = "SELECT (SELECT COALESCE(SUM(remaining), 0) FROM lots "
                     "WHERE program_id = ?1 AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
-                    "AND available_at > ?4 AND (expires_at IS NULL OR expires_at > ?4)), "
+                    "AND available_at > ?4 AND available_at > created_at "
+                    "AND (expires_at IS NULL OR expires_at > ?4)), "
                     "(SELECT COALESCE(SUM(remaining), 0) FROM lots "
                     "WHERE program_id = ?1 AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
                     "AND expires_at <= ?4)",

@@ -232,7 +232,8 @@ static const struct {
     [SQ_LOTS_TOTALS] = {"lots_totals",
                         "SELECT (SELECT COALESCE(SUM(remaining), 0) FROM lots "
                         "WHERE program_id = ?1 AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
-                        "AND available_at > ?4 AND (expires_at IS NULL OR expires_at > ?4)), "
+                        "AND available_at > ?4 AND available_at > created_at "
+                        "AND (expires_at IS NULL OR expires_at > ?4)), "
                         "(SELECT COALESCE(SUM(remaining), 0) FROM lots "
                         "WHERE program_id = ?1 AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
                         "AND expires_at <= ?4)"},
