@@ -23,7 +23,9 @@
  *   member_lock (which also says whether it is active);
  *   event_insert;                                          -- the event row
  *   account_balance;                                       -- the balance before
- *   entry_insert; account_upsert + posting_insert twice;   -- the earn entry
+ *   entry_insert; account_upsert + posting_insert for the  -- the earn entry
+ *     member, account_id + posting_insert for the program's
+ *     issued account (which keeps no running balance);
  *   lot_insert;                                            -- its lot
  *   member_purchase;                                       -- purchase totals
  *   account_balance, then lots_totals + lots_groups when   -- the answer's balance,
@@ -61,6 +63,8 @@ enum {
     EVENT_INSERT,
     ENTRY_INSERT,
     ACCOUNT_UPSERT,
+    ACCOUNT_ID,
+    ACCOUNT_CREATE,
     POSTING_INSERT,
     LOT_INSERT,
     ACCOUNT_BALANCE,
@@ -93,6 +97,10 @@ static const char *const sql[NSTMTS] = {
                        "ON CONFLICT (program_id, member_id, kind, asset) "
                        "DO UPDATE SET balance = checked_add(balance, excluded.balance) "
                        "RETURNING id",
+    [ACCOUNT_ID] = "SELECT id FROM accounts WHERE program_id = ?1 AND member_id = ?2 "
+                   "AND kind = ?3 AND asset = ?4",
+    [ACCOUNT_CREATE] = "INSERT INTO accounts (program_id, member_id, kind, asset, balance) "
+                       "VALUES (?1, ?2, ?3, ?4, 0) RETURNING id",
     [POSTING_INSERT] = "INSERT INTO postings (entry_id, account_id, amount) VALUES (?1, ?2, ?3)",
     [LOT_INSERT] = "INSERT INTO lots (program_id, member_id, asset, entry_id, amount, "
                    "remaining, available_at, expires_at, created_at) "
@@ -410,9 +418,11 @@ static void purchase(int64_t member, int64_t amount)
     rows(ACCOUNT_UPSERT, bindp(ACCOUNT_UPSERT, "iissi", prog, member, "member", "points", points),
          &account, -1, NULL);
     run(POSTING_INSERT, bindp(POSTING_INSERT, "iii", entry_id, account, points));
-    rows(ACCOUNT_UPSERT,
-         bindp(ACCOUNT_UPSERT, "iissi", prog, (int64_t)0, "issued", "points", -points), &account,
-         -1, NULL);
+    /* The program's issued account keeps no balance: found, or created once. */
+    if (rows(ACCOUNT_ID, bindp(ACCOUNT_ID, "iiss", prog, (int64_t)0, "issued", "points"), &account,
+             -1, NULL) == 0)
+        rows(ACCOUNT_CREATE, bindp(ACCOUNT_CREATE, "iiss", prog, (int64_t)0, "issued", "points"),
+             &account, -1, NULL);
     run(POSTING_INSERT, bindp(POSTING_INSERT, "iii", entry_id, account, -points));
 
     /* ly__lot_new: no pending days, no expiry. */

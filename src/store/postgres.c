@@ -72,6 +72,7 @@ enum {
     PG_ENTRY_INSERT,
     PG_ENTRY_GET,
     PG_ACCOUNT_BALANCE,
+    PG_ACCOUNT_POSTED,
     PG_LOT_INSERT,
     PG_LOTS_OPEN,
     PG_LOTS_TOTALS,
@@ -198,8 +199,13 @@ static const struct {
     [PG_MEMBER_TOUCH] = {"member_touch", "UPDATE members SET last_activity_at = $3 "
                                          "WHERE program_id = $1 AND id = $2"},
     /* The entry, its accounts and its postings in one round trip. The
-     * postings come as arrays ($10..$13); accounts are upserted in a fixed
-     * order, so that two entries lock them in the same order. */
+     * postings come as arrays ($10..$13); member accounts are upserted in a
+     * fixed order, so that two entries lock them in the same order. Program
+     * accounts (member_id 0) keep no running balance, so that no row is
+     * locked by every entry of the program: they are only created when
+     * missing, and found otherwise. The postings written are counted: one
+     * created meanwhile by another transaction is seen by neither, and the
+     * caller runs the transaction again. */
     [PG_ENTRY_INSERT] =
         {"entry_insert",
          "WITH e AS (INSERT INTO entries (program_id, member_id, kind, event_id, ref_entry_id, "
@@ -208,19 +214,33 @@ static const struct {
          "p AS (SELECT * FROM unnest($10::bigint[], $11::text[], $12::text[], $13::bigint[]) "
          "AS p (member_id, kind, asset, amount)), "
          "acc AS (INSERT INTO accounts AS t (program_id, member_id, kind, asset, balance) "
-         "SELECT $1::bigint, member_id, kind, asset, amount FROM p "
+         "SELECT $1::bigint, member_id, kind, asset, amount FROM p WHERE member_id <> 0 "
          "ORDER BY member_id, kind, asset "
          "ON CONFLICT (program_id, member_id, kind, asset) "
          "DO UPDATE SET balance = t.balance + excluded.balance "
          "RETURNING t.id, t.member_id, t.kind, t.asset), "
+         "pnew AS (INSERT INTO accounts (program_id, member_id, kind, asset, balance) "
+         "SELECT $1::bigint, 0, kind, asset, 0 FROM p WHERE member_id = 0 ORDER BY kind, asset "
+         "ON CONFLICT (program_id, member_id, kind, asset) DO NOTHING "
+         "RETURNING id, member_id, kind, asset), "
+         "pold AS (SELECT t.id, t.member_id, t.kind, t.asset FROM accounts t JOIN p "
+         "ON t.program_id = $1::bigint AND t.member_id = 0 AND p.member_id = 0 "
+         "AND t.kind = p.kind AND t.asset = p.asset), "
          "x AS (INSERT INTO postings (entry_id, account_id, amount) "
-         "SELECT e.id, acc.id, p.amount FROM e, acc JOIN p USING (member_id, kind, asset)) "
-         "SELECT id FROM e"},
+         "SELECT e.id, a.id, p.amount FROM e, "
+         "(SELECT * FROM acc UNION ALL SELECT * FROM pnew UNION ALL SELECT * FROM pold) a "
+         "JOIN p USING (member_id, kind, asset) RETURNING 1) "
+         "SELECT (SELECT id FROM e), (SELECT count(*) FROM x)"},
     [PG_ENTRY_GET] = {"entry_get", "SELECT " PG_ENTRY_COLS " FROM entries "
                                    "WHERE program_id = $1 AND id = $2"},
     [PG_ACCOUNT_BALANCE] = {"account_balance",
                             "SELECT balance FROM accounts WHERE program_id = $1 AND member_id = $2 "
                             "AND kind = $3 AND asset = $4"},
+    /* A program account's balance: the sum of its postings. */
+    [PG_ACCOUNT_POSTED] = {"account_posted",
+                           "SELECT COALESCE(SUM(p.amount), 0)::bigint FROM accounts a "
+                           "JOIN postings p ON p.account_id = a.id WHERE a.program_id = $1 "
+                           "AND a.member_id = $2 AND a.kind = $3 AND a.asset = $4"},
     [PG_LOT_INSERT] = {"lot_insert",
                        "INSERT INTO lots (program_id, member_id, asset, entry_id, amount, "
                        "remaining, available_at, expires_at, created_at) "
@@ -386,10 +406,10 @@ static const struct {
     [PG_VERIFY_FIRST + LY_VERIFY_ACCOUNT_BALANCE] =
         {"verify_account_balance",
          "SELECT 'account ' || a.id || ' (' || a.kind || ' ' || a.asset || "
-         "CASE WHEN a.member_id <> 0 THEN ' of member ' || a.member_id ELSE '' END || "
+         "' of member ' || a.member_id || "
          "') balance ' || a.balance || ', postings sum to ' || COALESCE(SUM(p.amount), 0) "
-         "FROM accounts a LEFT JOIN postings p ON p.account_id = a.id GROUP BY a.id "
-         "HAVING a.balance <> COALESCE(SUM(p.amount), 0) ORDER BY a.id LIMIT $1"},
+         "FROM accounts a LEFT JOIN postings p ON p.account_id = a.id WHERE a.member_id <> 0 "
+         "GROUP BY a.id HAVING a.balance <> COALESCE(SUM(p.amount), 0) ORDER BY a.id LIMIT $1"},
     [PG_VERIFY_FIRST + LY_VERIFY_MEMBER_LOTS] =
         {"verify_member_lots",
          "SELECT detail FROM ("
@@ -1287,9 +1307,19 @@ static int pg_entry_insert(ly_conn *c, ly_entry *e, const ly_posting *ps, size_t
                        LY_PS(e->data),       LY_PI(e->effective_at), LY_PI(e->created_at),
                        LY_PS(members),       LY_PS(kinds),           LY_PS(assets),
                        LY_PS(amounts)};
-    int64_t id = 0;
-    int rc = pg_insert(pg(c), PG_ENTRY_INSERT, p, LY_NPARAMS(p), &id, err);
+    int64_t id = 0, posted = 0;
+    PGresult *r;
+    int rc = pg_run(pg(c), PG_ENTRY_INSERT, p, LY_NPARAMS(p), &r, err);
     free(buf);
+    if (rc < 0)
+        return rc;
+    if (PQntuples(r) != 1 || pg_int(r, 0, 0, &id, err) < 0 || pg_int(r, 0, 1, &posted, err) < 0)
+        rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL, "entry_insert returned no id");
+    else if (posted != (int64_t)n)
+        rc = ly_error_set(err, LY_ERETRY, "storage_busy", NULL,
+                          "a program account was created by another transaction meanwhile; "
+                          "retry");
+    PQclear(r);
     if (rc == 0)
         e->id = id;
     return rc;
@@ -1308,7 +1338,8 @@ static int pg_account_balance(ly_conn *c, int64_t program_id, int64_t member_id,
 {
     ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PS(kind), LY_PS(asset)};
     *balance = 0;
-    int rc = pg_int_of(pg(c), PG_ACCOUNT_BALANCE, p, LY_NPARAMS(p), balance, err);
+    int rc = pg_int_of(pg(c), member_id ? PG_ACCOUNT_BALANCE : PG_ACCOUNT_POSTED, p,
+                       LY_NPARAMS(p), balance, err);
     return rc < 0 ? rc : 0;
 }
 

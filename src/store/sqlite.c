@@ -73,6 +73,9 @@ enum {
     SQ_MEMBER_TOUCH,
     SQ_ENTRY_INSERT,
     SQ_ACCOUNT_UPSERT,
+    SQ_ACCOUNT_ID,
+    SQ_ACCOUNT_CREATE,
+    SQ_ACCOUNT_POSTED,
     SQ_POSTING_INSERT,
     SQ_ENTRY_GET,
     SQ_ACCOUNT_BALANCE,
@@ -214,6 +217,18 @@ static const struct {
                            "ON CONFLICT (program_id, member_id, kind, asset) "
                            "DO UPDATE SET balance = checked_add(balance, excluded.balance) "
                            "RETURNING id"},
+    /* Program accounts (member_id 0) keep no running balance, so that no row
+     * is written by every entry of the program: their id is looked up, the
+     * account created on first use, and their balance summed from postings. */
+    [SQ_ACCOUNT_ID] = {"account_id", "SELECT id FROM accounts WHERE program_id = ?1 "
+                                     "AND member_id = ?2 AND kind = ?3 AND asset = ?4"},
+    [SQ_ACCOUNT_CREATE] = {"account_create",
+                           "INSERT INTO accounts (program_id, member_id, kind, asset, balance) "
+                           "VALUES (?1, ?2, ?3, ?4, 0) RETURNING id"},
+    [SQ_ACCOUNT_POSTED] = {"account_posted",
+                           "SELECT COALESCE(SUM(p.amount), 0) FROM accounts a "
+                           "JOIN postings p ON p.account_id = a.id WHERE a.program_id = ?1 "
+                           "AND a.member_id = ?2 AND a.kind = ?3 AND a.asset = ?4"},
     [SQ_POSTING_INSERT] =
         {"posting_insert",
          "INSERT INTO postings (entry_id, account_id, amount) VALUES (?1, ?2, ?3)"},
@@ -371,10 +386,10 @@ static const struct {
     [SQ_VERIFY_FIRST + LY_VERIFY_ACCOUNT_BALANCE] =
         {"verify_account_balance",
          "SELECT 'account ' || a.id || ' (' || a.kind || ' ' || a.asset || "
-         "CASE WHEN a.member_id <> 0 THEN ' of member ' || a.member_id ELSE '' END || "
+         "' of member ' || a.member_id || "
          "') balance ' || a.balance || ', postings sum to ' || COALESCE(SUM(p.amount), 0) "
-         "FROM accounts a LEFT JOIN postings p ON p.account_id = a.id GROUP BY a.id "
-         "HAVING a.balance <> COALESCE(SUM(p.amount), 0) ORDER BY a.id LIMIT ?1"},
+         "FROM accounts a LEFT JOIN postings p ON p.account_id = a.id WHERE a.member_id <> 0 "
+         "GROUP BY a.id HAVING a.balance <> COALESCE(SUM(p.amount), 0) ORDER BY a.id LIMIT ?1"},
     [SQ_VERIFY_FIRST + LY_VERIFY_MEMBER_LOTS] =
         {"verify_member_lots",
          "SELECT detail FROM ("
@@ -1386,7 +1401,10 @@ static int sq_entry_insert(ly_conn *c, ly_entry *e, const ly_posting *ps, size_t
         ly_sqlparam ap[] = {LY_PI(e->program_id), LY_PI(ps[i].member_id), LY_PS(ps[i].kind),
                             LY_PS(ps[i].asset), LY_PI(ps[i].amount)};
         int64_t account = 0;
-        rc = sq_int(s, SQ_ACCOUNT_UPSERT, ap, LY_NPARAMS(ap), &account, err);
+        if (ps[i].member_id != 0)
+            rc = sq_int(s, SQ_ACCOUNT_UPSERT, ap, LY_NPARAMS(ap), &account, err);
+        else if ((rc = sq_int(s, SQ_ACCOUNT_ID, ap, 4, &account, err)) == 0)
+            rc = sq_int(s, SQ_ACCOUNT_CREATE, ap, 4, &account, err);
         if (rc == 0)
             rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL, "account_upsert returned no id");
         if (rc > 0) {
@@ -1413,7 +1431,8 @@ static int sq_account_balance(ly_conn *c, int64_t program_id, int64_t member_id,
 {
     ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PS(kind), LY_PS(asset)};
     *balance = 0;
-    int rc = sq_int(sq(c), SQ_ACCOUNT_BALANCE, p, LY_NPARAMS(p), balance, err);
+    int rc = sq_int(sq(c), member_id ? SQ_ACCOUNT_BALANCE : SQ_ACCOUNT_POSTED, p, LY_NPARAMS(p),
+                    balance, err);
     return rc < 0 ? rc : 0;
 }
 
