@@ -276,12 +276,14 @@ int ly_store_members_by_birthday(ly_conn *c, ly_arena *a, int64_t program_id, co
                                  ly_error *err);
 
 /* Inserts the entry (setting e->id) and its postings, creating accounts as
- * needed and adding each amount to its account's balance (overflow of a
- * balance is LY_EREFUSED "balance_overflow"). */
+ * needed and adding each amount to its member account's balance (overflow
+ * of a balance is LY_EREFUSED "balance_overflow"). */
 int ly_store_entry_insert(ly_conn *c, ly_entry *e, const ly_posting *p, size_t n, ly_error *err);
 int ly_store_entry_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_entry *out,
                        ly_error *err);
-/* Balance of one account, 0 when it does not exist yet. */
+/* Balance of one account, 0 when it does not exist yet. A member account
+ * keeps it on its row; a program account (member_id 0) keeps none, and its
+ * balance is the sum of its postings. */
 int ly_store_account_balance(ly_conn *c, int64_t program_id, int64_t member_id, const char *kind,
                              const char *asset, int64_t *balance, ly_error *err);
 
@@ -422,7 +424,8 @@ int ly_store_idem_put(ly_conn *c, int64_t program_id, const ly_idem *i, ly_error
 /* Checks every ledger invariant of every program and lists each violation
  * (an empty list when the ledger is sound):
  *   entry_balanced     each entry's postings sum to 0 per asset
- *   account_balance    each account's balance equals the sum of its postings
+ *   account_balance    each member account's balance equals the sum of its
+ *                      postings (a program account's is that sum)
  *   member_lots        each member account's balance b: the remaining of its
  *                      lots sums to max(b, 0)
  *   lot_bounds         0 <= remaining <= amount for every lot
