@@ -256,7 +256,10 @@ typedef struct ly_violation {
 /* Locks the member against concurrent ledger writes until the transaction
  * ends (PostgreSQL: SELECT … FOR NO KEY UPDATE on the member row; SQLite:
  * nothing, its write transaction is exclusive), and tells in *active (may
- * be NULL) whether its status is "active". LY_ENOTFOUND when no such member. */
+ * be NULL) whether its status is "active". LY_ENOTFOUND when no such member.
+ * In a read transaction (a simulation) it only reads the member in the
+ * transaction's snapshot: nothing will be written, so nothing is locked, and
+ * a concurrent writer of the member neither holds it up nor fails it. */
 int ly_store_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, int *active,
                          ly_error *err);
 /* Sets members.last_activity_at. */

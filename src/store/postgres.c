@@ -68,6 +68,7 @@ enum {
     PG_KEY_REVOKE,
     PG_TABLE_COUNTS,
     PG_MEMBER_LOCK,
+    PG_MEMBER_STATUS,
     PG_MEMBER_TOUCH,
     PG_ENTRY_INSERT,
     PG_ENTRY_GET,
@@ -196,6 +197,11 @@ static const struct {
         {"member_lock",
          "SELECT (status = 'active')::int FROM members WHERE program_id = $1 AND id = $2 "
          "FOR NO KEY UPDATE"},
+    /* The same in a read transaction: its snapshot is the view, and it
+     * writes nothing, so it neither waits for nor fails on a writer. */
+    [PG_MEMBER_STATUS] = {"member_status",
+                          "SELECT (status = 'active')::int FROM members WHERE program_id = $1 "
+                          "AND id = $2"},
     [PG_MEMBER_TOUCH] = {"member_touch", "UPDATE members SET last_activity_at = $3 "
                                          "WHERE program_id = $1 AND id = $2"},
     /* The entry, its accounts and its postings in one round trip. The
@@ -1229,7 +1235,8 @@ static int pg_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, int
 {
     ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id)};
     int64_t one;
-    int rc = pg_int_of(pg(c), PG_MEMBER_LOCK, p, LY_NPARAMS(p), &one, err);
+    int id = ly_store_in_transaction(c) == 1 ? PG_MEMBER_STATUS : PG_MEMBER_LOCK;
+    int rc = pg_int_of(pg(c), id, p, LY_NPARAMS(p), &one, err);
     if (rc == 0)
         return ly__store_not_found(err, "member", member_id);
     if (active)

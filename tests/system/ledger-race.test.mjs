@@ -56,8 +56,8 @@ describe('ledger: races', () => {
     });
 
     test('simulations while the same member earns and spends all answer, and write nothing', async () => {
-        // PostgreSQL: a simulation locks the member in its snapshot; a
-        // concurrent write makes that a serialization failure, which is retried.
+        // PostgreSQL: a simulation reads the member in its snapshot without
+        // locking it, so concurrent writes neither hold it up nor fail it.
         const m = await L.enrol({ name: 'Simulated while busy' });
         await L.purchase(m.id, 100000);
         const sim = { type: 'purchase', member: m.id, amount: 500 };

@@ -2228,6 +2228,30 @@ static void test_program_accounts_unlocked(void **state)
     assert_int_equal(balance(f, b, "member", "points"), 5);
 }
 
+/* A read transaction (a simulation) reads the member in its snapshot: a
+ * write to the member committed after the snapshot began neither holds it
+ * up nor fails it (on PostgreSQL, locking the row would be a serialization
+ * failure), and it still sees the status as of its snapshot. */
+static void test_member_lock_in_read(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-a", NULL, NULL);
+    ly_program p;
+    expect_ok(f, ly_store_begin_read(f->conn, &f->err));
+    expect_ok(f, ly_store_program_get(f->conn, &f->arena, 1, &p, &f->err)); /* the snapshot */
+    ly_conn *other = ly_store_acquire(f->store, &f->err);
+    assert_non_null(other);
+    expect_ok(f, ly_store_begin_write(other, &f->err));
+    expect_ok(f, ly_store_member_lock(other, 1, m, NULL, &f->err));
+    expect_ok(f, ly_store_member_touch(other, 1, m, 5, &f->err));
+    expect_ok(f, ly_store_commit(other, &f->err));
+    ly_store_release(f->store, other);
+    int active = 0;
+    expect_ok(f, ly_store_member_lock(f->conn, 1, m, &active, &f->err));
+    assert_true(active);
+    ly_store_rollback(f->conn);
+}
+
 /* Ends the server side of every connection of f's store, and waits until
  * they are gone. */
 static void terminate_connections(fixture *f)
@@ -2298,6 +2322,7 @@ static void test_reconnect(void **state)
         cmocka_unit_test_prestate_setup_teardown(test_redemptions, setup, teardown, be),           \
         cmocka_unit_test_prestate_setup_teardown(test_idempotency, setup, teardown, be),           \
         cmocka_unit_test_prestate_setup_teardown(test_verify, setup, teardown, be),                \
+        cmocka_unit_test_prestate_setup_teardown(test_member_lock_in_read, setup, teardown, be),   \
         cmocka_unit_test_prestate_setup_teardown(test_program_accounts_unlocked, setup, teardown,  \
                                                  be),                                              \
         cmocka_unit_test_prestate_setup_teardown(test_member_lock_waits, setup, teardown, be),     \
