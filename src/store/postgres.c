@@ -114,6 +114,16 @@ enum {
 _Static_assert(PG_MEMBER_BY_CARD - PG_MEMBER_BY_EXTERNAL_ID == LY_BY_CARD - LY_BY_EXTERNAL_ID,
                "lookups follow LY_BY_*");
 
+/* A row of a program addressed by its primary key: only the key is a
+ * condition an index can serve. A prepared statement's generic plan is made
+ * once, often while the table is still empty and every index costs the same;
+ * "program_id = $1 AND id = $2" then let PostgreSQL pick an index led by
+ * program_id (the events' ext_id key, the members' birthday index) and
+ * filter on id, reading every row of the program on each call. IS NOT
+ * DISTINCT FROM is never an index condition, and means = on a NOT NULL
+ * column. */
+#define PG_BY_ID(program, id) "id = " id " AND program_id IS NOT DISTINCT FROM " program
+
 /* The name of each row is also its prepared statement's name. */
 static const struct {
     const char *name;
@@ -147,7 +157,7 @@ static const struct {
                           "$3, $4, $5, $6, COALESCE($7, '{}'), COALESCE($8, 'active'), $9, $10) "
                           "RETURNING id"},
     [PG_MEMBER_GET] = {"member_get", "SELECT " PG_MEMBER_COLS " FROM members "
-                                     "WHERE program_id = $1 AND id = $2"},
+                                     "WHERE " PG_BY_ID("$1", "$2")},
     [PG_MEMBER_BY_EXTERNAL_ID] = {"member_by_external_id",
                                   "SELECT " PG_MEMBER_COLS " FROM members "
                                   "WHERE program_id = $1 AND external_id = $2"},
@@ -156,14 +166,12 @@ static const struct {
     [PG_MEMBER_BY_PHONE] = {"member_by_phone", "SELECT " PG_MEMBER_COLS " FROM members "
                                                "WHERE program_id = $1 AND phone = $2"},
     [PG_MEMBER_BY_CARD] = {"member_by_card",
-                           "SELECT " PG_MEMBER_COLS " FROM members WHERE program_id = $1 AND id = "
-                           "(SELECT member_id FROM member_cards WHERE program_id = $1 AND card = "
-                           "$2)"},
+                           "SELECT " PG_MEMBER_COLS " FROM members WHERE " PG_BY_ID("$1", "(SELECT member_id FROM member_cards WHERE program_id = $1 AND card = $2)")},
     [PG_MEMBER_UPDATE] = {"member_update",
                           "UPDATE members SET external_id = $3, email = $4, phone = $5, name = $6, "
                           "birthdate = $7, attributes = COALESCE($8, '{}'), "
                           "status = COALESCE($9, status), updated_at = $10 "
-                          "WHERE program_id = $1 AND id = $2"},
+                          "WHERE " PG_BY_ID("$1", "$2")},
     [PG_MEMBER_LIST] = {"member_list", "SELECT " PG_MEMBER_COLS " FROM members "
                                        "WHERE program_id = $1 AND id > $2 ORDER BY id LIMIT $3"},
     [PG_CARDS_RANGE] = {"cards_range",
@@ -173,14 +181,14 @@ static const struct {
     [PG_CARD_ATTACH] = {"card_attach",
                         "INSERT INTO member_cards (program_id, card, member_id, created_at) "
                         "SELECT $1::bigint, $2::text, id, $4::bigint FROM members "
-                        "WHERE program_id = $1 AND id = $3"},
+                        "WHERE " PG_BY_ID("$1", "$3")},
     [PG_KEY_INSERT] = {"key_insert", "INSERT INTO api_keys (" PG_KEY_COLS ") "
                                      "VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7::bigint, 0))"},
     [PG_KEY_GET] = {"key_get", "SELECT " PG_KEY_COLS " FROM api_keys WHERE id = $1"},
     [PG_KEY_LIST] = {"key_list", "SELECT " PG_KEY_COLS " FROM api_keys "
                                  "WHERE program_id = $1 ORDER BY created_at, id"},
     [PG_KEY_REVOKE] = {"key_revoke", "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) "
-                                     "WHERE program_id = $1 AND id = $2"},
+                                     "WHERE " PG_BY_ID("$1", "$2")},
     [PG_TABLE_COUNTS] = {"table_counts",
                          "SELECT (SELECT count(*) FROM programs), (SELECT count(*) FROM members), "
                          "(SELECT count(*) FROM member_cards), (SELECT count(*) FROM api_keys), "
@@ -195,15 +203,15 @@ static const struct {
      * (a card) can still be inserted. */
     [PG_MEMBER_LOCK] =
         {"member_lock",
-         "SELECT (status = 'active')::int FROM members WHERE program_id = $1 AND id = $2 "
+         "SELECT (status = 'active')::int FROM members WHERE " PG_BY_ID("$1", "$2") " "
          "FOR NO KEY UPDATE"},
     /* The same in a read transaction: its snapshot is the view, and it
      * writes nothing, so it neither waits for nor fails on a writer. */
     [PG_MEMBER_STATUS] = {"member_status",
-                          "SELECT (status = 'active')::int FROM members WHERE program_id = $1 "
-                          "AND id = $2"},
+                          "SELECT (status = 'active')::int FROM members "
+                          "WHERE " PG_BY_ID("$1", "$2")},
     [PG_MEMBER_TOUCH] = {"member_touch", "UPDATE members SET last_activity_at = $3 "
-                                         "WHERE program_id = $1 AND id = $2"},
+                                         "WHERE " PG_BY_ID("$1", "$2")},
     /* The entry, its accounts and its postings in one round trip. The
      * postings come as arrays ($10..$13); member accounts are upserted in a
      * fixed order, so that two entries lock them in the same order. Program
@@ -238,7 +246,7 @@ static const struct {
          "JOIN p USING (member_id, kind, asset) RETURNING 1) "
          "SELECT (SELECT id FROM e), (SELECT count(*) FROM x)"},
     [PG_ENTRY_GET] = {"entry_get", "SELECT " PG_ENTRY_COLS " FROM entries "
-                                   "WHERE program_id = $1 AND id = $2"},
+                                   "WHERE " PG_BY_ID("$1", "$2")},
     [PG_ACCOUNT_BALANCE] = {"account_balance",
                             "SELECT balance FROM accounts WHERE program_id = $1 AND member_id = $2 "
                             "AND kind = $3 AND asset = $4"},
@@ -274,7 +282,7 @@ static const struct {
     [PG_CONSUMPTION_INSERT] =
         {"consumption_insert",
          "WITH u AS (UPDATE lots SET remaining = remaining - $4 "
-         "WHERE id = $3 AND program_id = $1 "
+         "WHERE " PG_BY_ID("$1", "$3") " "
          "AND remaining - $4 BETWEEN 0 AND amount RETURNING id) "
          "INSERT INTO lot_consumptions (program_id, entry_id, lot_id, amount) "
          "SELECT $1::bigint, $2::bigint, id, $4::bigint FROM u"},
@@ -309,27 +317,27 @@ static const struct {
     [PG_EVENT_GET] = {"event_get", "SELECT " PG_EVENT_COLS " FROM events "
                                    "WHERE program_id = $1 AND ext_id = $2"},
     [PG_EVENT_GET_BY_ID] = {"event_get_by_id", "SELECT " PG_EVENT_COLS " FROM events "
-                                               "WHERE program_id = $1 AND id = $2"},
+                                               "WHERE " PG_BY_ID("$1", "$2")},
     [PG_EVENT_UPDATE] = {"event_update",
                          "UPDATE events SET entry_id = NULLIF($3::bigint, 0), points = $4, "
                          "credit = $5, returned_amount = $6, reversed_points = $7, "
                          "reversed_credit = $8, returned_items = $9, result = $10 "
-                         "WHERE program_id = $1 AND id = $2"},
+                         "WHERE " PG_BY_ID("$1", "$2")},
     [PG_REDEMPTION_INSERT] = {"redemption_insert",
                               "INSERT INTO redemptions (program_id, member_id, asset, amount, "
                               "entry_id, status, cancel_entry_id, created_at, cancelled_at) "
                               "VALUES ($1, $2, $3, $4, $5, COALESCE($6, 'active'), "
                               "NULLIF($7::bigint, 0), $8, NULLIF($9::bigint, 0)) RETURNING id"},
     [PG_REDEMPTION_GET] = {"redemption_get", "SELECT " PG_REDEMPTION_COLS " FROM redemptions "
-                                             "WHERE program_id = $1 AND id = $2"},
+                                             "WHERE " PG_BY_ID("$1", "$2")},
     /* Once only: a second cancel would give the lots back twice. */
     [PG_REDEMPTION_CANCEL] = {"redemption_cancel",
                               "UPDATE redemptions SET status = 'cancelled', "
                               "cancel_entry_id = NULLIF($3::bigint, 0), "
                               "cancelled_at = NULLIF($4::bigint, 0) "
-                              "WHERE program_id = $1 AND id = $2 AND status <> 'cancelled'"},
+                              "WHERE " PG_BY_ID("$1", "$2") " AND status <> 'cancelled'"},
     [PG_REDEMPTION_EXISTS] = {"redemption_exists",
-                              "SELECT 1 FROM redemptions WHERE program_id = $1 AND id = $2"},
+                              "SELECT 1 FROM redemptions WHERE " PG_BY_ID("$1", "$2")},
     [PG_IDEM_GET] = {"idem_get", "SELECT key, route, request_hash, status, response, created_at "
                                  "FROM idempotency_keys WHERE program_id = $1 AND key = $2"},
     [PG_IDEM_PUT] = {"idem_put",
@@ -342,7 +350,7 @@ static const struct {
                             "last_purchase_at = CASE WHEN $5::bigint > 0 "
                             "THEN GREATEST(last_purchase_at, $3::bigint) "
                             "ELSE last_purchase_at END, last_activity_at = $3::bigint "
-                            "WHERE program_id = $1 AND id = $2"},
+                            "WHERE " PG_BY_ID("$1", "$2")},
     /* The expression is members_birthday_idx's. */
     [PG_MEMBERS_BY_BIRTHDAY] = {"members_by_birthday",
                                 "SELECT " PG_MEMBER_COLS " FROM members WHERE program_id = $1 "
@@ -1699,6 +1707,14 @@ static int pg_event_rule_update(ly_conn *c, int64_t program_id, const ly_event_r
                             "event %" PRId64 " has no row for rule version %" PRId64, r->event_id,
                             r->rule_row);
     return rc;
+}
+
+const char *ly__pg_statement(size_t i, const char **name)
+{
+    if (i >= PG_NSTMTS)
+        return NULL;
+    *name = pg_stmts[i].name;
+    return pg_stmts[i].sql;
 }
 
 const ly_store_ops ly__postgres_ops = {

@@ -190,6 +190,9 @@ struct ly_store_ops {
 
 extern const ly_store_ops ly__sqlite_ops;
 extern const ly_store_ops ly__postgres_ops;
+/* The PostgreSQL backend's i-th statement (its name in *name), NULL past
+ * the last: for tests that look at their plans. */
+const char *ly__pg_statement(size_t i, const char **name);
 
 /* Helpers for the backends (store.c). */
 int ly__store_nomem(ly_error *err);

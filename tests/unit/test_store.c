@@ -1,6 +1,7 @@
 /* The store against SQLite (a temporary file) and, when LOYAL_TEST_PG_URL is
  * set, against PostgreSQL (a schema of its own per test): one table of
  * cases, run once per backend. */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -19,6 +20,7 @@
 #include <cmocka.h>
 
 #include "loyal/store.h"
+#include "store/store_int.h"
 
 typedef struct backend {
     const char *name; /* "sqlite" or "postgres" */
@@ -2252,6 +2254,54 @@ static void test_member_lock_in_read(void **state)
     ly_store_rollback(f->conn);
 }
 
+/* PostgreSQL: every statement that names a row by its id is planned, as
+ * a generic plan on a fresh (empty) database, with id as an index condition,
+ * never as a filter over an index led by program_id, which reads every row
+ * of the program on each call. */
+static void test_pg_plans_by_id(void **state)
+{
+    fixture *f = *state;
+    if (!is_pg(f))
+        skip();
+    PGconn *pg = PQconnectdb(f->url);
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    PQclear(PQexec(pg, "SET plan_cache_mode = force_generic_plan"));
+    const char *name, *sql;
+    int checked = 0;
+    for (size_t i = 0; (sql = ly__pg_statement(i, &name)) != NULL; i++) {
+        int by_id = 0, params = 0;
+        for (const char *at = sql; (at = strstr(at, "id = $")) != NULL; at++)
+            by_id |= at == sql || !(isalnum((unsigned char)at[-1]) || at[-1] == '_');
+        for (const char *at = sql; (at = strchr(at, '$')) != NULL; at++)
+            if (atoi(at + 1) > params)
+                params = atoi(at + 1);
+        if (!by_id || strncmp(sql, "WITH", 4) == 0)
+            continue;
+        char cmd[8192], args[512] = "";
+        for (int k = 1; k <= params; k++)
+            strcat(args, k == 1 ? "NULL" : ", NULL");
+        snprintf(cmd, sizeof cmd, "PREPARE t%zu AS %s", i, sql);
+        PGresult *r = PQexec(pg, cmd);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            fail_msg("%s: %s", name, PQerrorMessage(pg));
+        PQclear(r);
+        snprintf(cmd, sizeof cmd, params ? "EXPLAIN EXECUTE t%zu(%s)" : "EXPLAIN EXECUTE t%zu%s", i,
+                 args);
+        r = PQexec(pg, cmd);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("%s: %s", name, PQerrorMessage(pg));
+        for (int row = 0; row < PQntuples(r); row++) {
+            const char *line = PQgetvalue(r, row, 0);
+            if (strstr(line, "Filter: (id = ") || strstr(line, "Seq Scan"))
+                fail_msg("%s is planned with %s", name, line);
+        }
+        PQclear(r);
+        checked++;
+    }
+    PQfinish(pg);
+    assert_true(checked >= 10);
+}
+
 /* Ends the server side of every connection of f's store, and waits until
  * they are gone. */
 static void terminate_connections(fixture *f)
@@ -2322,6 +2372,7 @@ static void test_reconnect(void **state)
         cmocka_unit_test_prestate_setup_teardown(test_redemptions, setup, teardown, be),           \
         cmocka_unit_test_prestate_setup_teardown(test_idempotency, setup, teardown, be),           \
         cmocka_unit_test_prestate_setup_teardown(test_verify, setup, teardown, be),                \
+        cmocka_unit_test_prestate_setup_teardown(test_pg_plans_by_id, setup, teardown, be),        \
         cmocka_unit_test_prestate_setup_teardown(test_member_lock_in_read, setup, teardown, be),   \
         cmocka_unit_test_prestate_setup_teardown(test_program_accounts_unlocked, setup, teardown,  \
                                                  be),                                              \
