@@ -123,6 +123,7 @@ _Static_assert(PG_MEMBER_BY_CARD - PG_MEMBER_BY_EXTERNAL_ID == LY_BY_CARD - LY_B
  * DISTINCT FROM is never an index condition, and means = on a NOT NULL
  * column. */
 #define PG_BY_ID(program, id) "id = " id " AND program_id IS NOT DISTINCT FROM " program
+#define PG_BY_ID_2            PG_BY_ID("$1", "$2") /* the usual: program $1, id $2 */
 
 /* The name of each row is also its prepared statement's name. */
 static const struct {
@@ -157,7 +158,7 @@ static const struct {
                           "$3, $4, $5, $6, COALESCE($7, '{}'), COALESCE($8, 'active'), $9, $10) "
                           "RETURNING id"},
     [PG_MEMBER_GET] = {"member_get", "SELECT " PG_MEMBER_COLS " FROM members "
-                                     "WHERE " PG_BY_ID("$1", "$2")},
+                                     "WHERE " PG_BY_ID_2},
     [PG_MEMBER_BY_EXTERNAL_ID] = {"member_by_external_id",
                                   "SELECT " PG_MEMBER_COLS " FROM members "
                                   "WHERE program_id = $1 AND external_id = $2"},
@@ -166,12 +167,14 @@ static const struct {
     [PG_MEMBER_BY_PHONE] = {"member_by_phone", "SELECT " PG_MEMBER_COLS " FROM members "
                                                "WHERE program_id = $1 AND phone = $2"},
     [PG_MEMBER_BY_CARD] = {"member_by_card",
-                           "SELECT " PG_MEMBER_COLS " FROM members WHERE " PG_BY_ID("$1", "(SELECT member_id FROM member_cards WHERE program_id = $1 AND card = $2)")},
+                           "SELECT " PG_MEMBER_COLS " FROM members WHERE id = "
+                           "(SELECT member_id FROM member_cards WHERE program_id = $1 AND card = "
+                           "$2) AND program_id IS NOT DISTINCT FROM $1"},
     [PG_MEMBER_UPDATE] = {"member_update",
                           "UPDATE members SET external_id = $3, email = $4, phone = $5, name = $6, "
                           "birthdate = $7, attributes = COALESCE($8, '{}'), "
                           "status = COALESCE($9, status), updated_at = $10 "
-                          "WHERE " PG_BY_ID("$1", "$2")},
+                          "WHERE " PG_BY_ID_2},
     [PG_MEMBER_LIST] = {"member_list", "SELECT " PG_MEMBER_COLS " FROM members "
                                        "WHERE program_id = $1 AND id > $2 ORDER BY id LIMIT $3"},
     [PG_CARDS_RANGE] = {"cards_range",
@@ -181,14 +184,14 @@ static const struct {
     [PG_CARD_ATTACH] = {"card_attach",
                         "INSERT INTO member_cards (program_id, card, member_id, created_at) "
                         "SELECT $1::bigint, $2::text, id, $4::bigint FROM members "
-                        "WHERE " PG_BY_ID("$1", "$3")},
+                        "WHERE id = $3 AND program_id IS NOT DISTINCT FROM $1"},
     [PG_KEY_INSERT] = {"key_insert", "INSERT INTO api_keys (" PG_KEY_COLS ") "
                                      "VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7::bigint, 0))"},
     [PG_KEY_GET] = {"key_get", "SELECT " PG_KEY_COLS " FROM api_keys WHERE id = $1"},
     [PG_KEY_LIST] = {"key_list", "SELECT " PG_KEY_COLS " FROM api_keys "
                                  "WHERE program_id = $1 ORDER BY created_at, id"},
     [PG_KEY_REVOKE] = {"key_revoke", "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) "
-                                     "WHERE " PG_BY_ID("$1", "$2")},
+                                     "WHERE " PG_BY_ID_2},
     [PG_TABLE_COUNTS] = {"table_counts",
                          "SELECT (SELECT count(*) FROM programs), (SELECT count(*) FROM members), "
                          "(SELECT count(*) FROM member_cards), (SELECT count(*) FROM api_keys), "
@@ -201,17 +204,14 @@ static const struct {
     /* NO KEY UPDATE, the lock an UPDATE of the row takes: ledger writers of
      * one member wait for each other, while rows that refer to the member
      * (a card) can still be inserted. */
-    [PG_MEMBER_LOCK] =
-        {"member_lock",
-         "SELECT (status = 'active')::int FROM members WHERE " PG_BY_ID("$1", "$2") " "
-         "FOR NO KEY UPDATE"},
+    [PG_MEMBER_LOCK] = {"member_lock", "SELECT (status = 'active')::int FROM members "
+                                       "WHERE " PG_BY_ID_2 " FOR NO KEY UPDATE"},
     /* The same in a read transaction: its snapshot is the view, and it
      * writes nothing, so it neither waits for nor fails on a writer. */
-    [PG_MEMBER_STATUS] = {"member_status",
-                          "SELECT (status = 'active')::int FROM members "
-                          "WHERE " PG_BY_ID("$1", "$2")},
+    [PG_MEMBER_STATUS] = {"member_status", "SELECT (status = 'active')::int FROM members "
+                                           "WHERE " PG_BY_ID_2},
     [PG_MEMBER_TOUCH] = {"member_touch", "UPDATE members SET last_activity_at = $3 "
-                                         "WHERE " PG_BY_ID("$1", "$2")},
+                                         "WHERE " PG_BY_ID_2},
     /* The entry, its accounts and its postings in one round trip. The
      * postings come as arrays ($10..$13); member accounts are upserted in a
      * fixed order, so that two entries lock them in the same order. Program
@@ -246,7 +246,7 @@ static const struct {
          "JOIN p USING (member_id, kind, asset) RETURNING 1) "
          "SELECT (SELECT id FROM e), (SELECT count(*) FROM x)"},
     [PG_ENTRY_GET] = {"entry_get", "SELECT " PG_ENTRY_COLS " FROM entries "
-                                   "WHERE " PG_BY_ID("$1", "$2")},
+                                   "WHERE " PG_BY_ID_2},
     [PG_ACCOUNT_BALANCE] = {"account_balance",
                             "SELECT balance FROM accounts WHERE program_id = $1 AND member_id = $2 "
                             "AND kind = $3 AND asset = $4"},
@@ -282,7 +282,7 @@ static const struct {
     [PG_CONSUMPTION_INSERT] =
         {"consumption_insert",
          "WITH u AS (UPDATE lots SET remaining = remaining - $4 "
-         "WHERE " PG_BY_ID("$1", "$3") " "
+         "WHERE id = $3 AND program_id IS NOT DISTINCT FROM $1 "
          "AND remaining - $4 BETWEEN 0 AND amount RETURNING id) "
          "INSERT INTO lot_consumptions (program_id, entry_id, lot_id, amount) "
          "SELECT $1::bigint, $2::bigint, id, $4::bigint FROM u"},
@@ -317,27 +317,26 @@ static const struct {
     [PG_EVENT_GET] = {"event_get", "SELECT " PG_EVENT_COLS " FROM events "
                                    "WHERE program_id = $1 AND ext_id = $2"},
     [PG_EVENT_GET_BY_ID] = {"event_get_by_id", "SELECT " PG_EVENT_COLS " FROM events "
-                                               "WHERE " PG_BY_ID("$1", "$2")},
+                                               "WHERE " PG_BY_ID_2},
     [PG_EVENT_UPDATE] = {"event_update",
                          "UPDATE events SET entry_id = NULLIF($3::bigint, 0), points = $4, "
                          "credit = $5, returned_amount = $6, reversed_points = $7, "
                          "reversed_credit = $8, returned_items = $9, result = $10 "
-                         "WHERE " PG_BY_ID("$1", "$2")},
+                         "WHERE " PG_BY_ID_2},
     [PG_REDEMPTION_INSERT] = {"redemption_insert",
                               "INSERT INTO redemptions (program_id, member_id, asset, amount, "
                               "entry_id, status, cancel_entry_id, created_at, cancelled_at) "
                               "VALUES ($1, $2, $3, $4, $5, COALESCE($6, 'active'), "
                               "NULLIF($7::bigint, 0), $8, NULLIF($9::bigint, 0)) RETURNING id"},
     [PG_REDEMPTION_GET] = {"redemption_get", "SELECT " PG_REDEMPTION_COLS " FROM redemptions "
-                                             "WHERE " PG_BY_ID("$1", "$2")},
+                                             "WHERE " PG_BY_ID_2},
     /* Once only: a second cancel would give the lots back twice. */
     [PG_REDEMPTION_CANCEL] = {"redemption_cancel",
                               "UPDATE redemptions SET status = 'cancelled', "
                               "cancel_entry_id = NULLIF($3::bigint, 0), "
                               "cancelled_at = NULLIF($4::bigint, 0) "
-                              "WHERE " PG_BY_ID("$1", "$2") " AND status <> 'cancelled'"},
-    [PG_REDEMPTION_EXISTS] = {"redemption_exists",
-                              "SELECT 1 FROM redemptions WHERE " PG_BY_ID("$1", "$2")},
+                              "WHERE " PG_BY_ID_2 " AND status <> 'cancelled'"},
+    [PG_REDEMPTION_EXISTS] = {"redemption_exists", "SELECT 1 FROM redemptions WHERE " PG_BY_ID_2},
     [PG_IDEM_GET] = {"idem_get", "SELECT key, route, request_hash, status, response, created_at "
                                  "FROM idempotency_keys WHERE program_id = $1 AND key = $2"},
     [PG_IDEM_PUT] = {"idem_put",
@@ -350,7 +349,7 @@ static const struct {
                             "last_purchase_at = CASE WHEN $5::bigint > 0 "
                             "THEN GREATEST(last_purchase_at, $3::bigint) "
                             "ELSE last_purchase_at END, last_activity_at = $3::bigint "
-                            "WHERE " PG_BY_ID("$1", "$2")},
+                            "WHERE " PG_BY_ID_2},
     /* The expression is members_birthday_idx's. */
     [PG_MEMBERS_BY_BIRTHDAY] = {"members_by_birthday",
                                 "SELECT " PG_MEMBER_COLS " FROM members WHERE program_id = $1 "
@@ -464,16 +463,18 @@ static const struct {
 static const struct {
     const char *state;
     int rc;
+    const char *wire; /* the code on the wire, NULL for rc's default */
 } pg_states[] = {
-    {"40001", LY_ERETRY}, /* serialization_failure */
-    {"40P01", LY_ERETRY}, /* deadlock_detected */
-    {"55P03", LY_ERETRY}, /* lock_not_available */
-    {"08", LY_ESTORE},    /* connection exceptions */
-    {"53", LY_ESTORE},    /* insufficient resources: disk full, out of memory, connections */
-    {"57P", LY_ESTORE},   /* shutdowns, database dropped */
-    {"58", LY_ESTORE},    /* system errors (I/O) */
-    {"XX", LY_ESTORE},    /* internal errors, corruption */
-    {"25006", LY_ESTORE}, /* read-only transaction: connected to a standby */
+    {"53100", LY_ESTORE, "storage_full"}, /* disk_full */
+    {"40001", LY_ERETRY, NULL},           /* serialization_failure */
+    {"40P01", LY_ERETRY, NULL},           /* deadlock_detected */
+    {"55P03", LY_ERETRY, NULL},           /* lock_not_available */
+    {"08", LY_ESTORE, NULL},              /* connection exceptions */
+    {"53", LY_ESTORE, NULL},    /* insufficient resources: disk full, out of memory, connections */
+    {"57P", LY_ESTORE, NULL},   /* shutdowns, database dropped */
+    {"58", LY_ESTORE, NULL},    /* system errors (I/O) */
+    {"XX", LY_ESTORE, NULL},    /* internal errors, corruption */
+    {"25006", LY_ESTORE, NULL}, /* read-only transaction: connected to a standby */
 };
 
 typedef struct pg_conn {
@@ -532,8 +533,8 @@ static int pg_fail(pg_conn *c, const PGresult *r, const char *what, ly_error *er
         return ly__store_overflow(err);
     for (size_t i = 0; i < sizeof pg_states / sizeof pg_states[0]; i++)
         if (strncmp(state, pg_states[i].state, strlen(pg_states[i].state)) == 0)
-            return ly_error_set(err, pg_states[i].rc, NULL, NULL, "PostgreSQL %s (%s): %.*s", state,
-                                what, msglen(msg), msg);
+            return ly_error_set(err, pg_states[i].rc, pg_states[i].wire, NULL,
+                                "PostgreSQL %s (%s): %.*s", state, what, msglen(msg), msg);
     return ly_error_set(err, LY_EINTERNAL, NULL, NULL, "database error %s in %s: %.*s", state, what,
                         msglen(msg), msg);
 }
@@ -1353,8 +1354,8 @@ static int pg_account_balance(ly_conn *c, int64_t program_id, int64_t member_id,
 {
     ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PS(kind), LY_PS(asset)};
     *balance = 0;
-    int rc = pg_int_of(pg(c), member_id ? PG_ACCOUNT_BALANCE : PG_ACCOUNT_POSTED, p,
-                       LY_NPARAMS(p), balance, err);
+    int rc = pg_int_of(pg(c), member_id ? PG_ACCOUNT_BALANCE : PG_ACCOUNT_POSTED, p, LY_NPARAMS(p),
+                       balance, err);
     return rc < 0 ? rc : 0;
 }
 

@@ -1057,8 +1057,8 @@ static void test_entry_overflow(void **state)
     insert_entry(f, a, "redeem", down, 2);
     assert_int_equal(balance(f, a, "member", "points"), INT64_MAX - 5);
     assert_int_equal(balance(f, 0, "redeemed", "points"), 5);
-    assert_int_equal(raw_int(f, "SELECT count(*) FROM accounts WHERE member_id = 0 AND balance <> 0"),
-                     0);
+    assert_int_equal(
+        raw_int(f, "SELECT count(*) FROM accounts WHERE member_id = 0 AND balance <> 0"), 0);
 }
 
 static void test_entry_refused_postings(void **state)
@@ -2302,6 +2302,24 @@ static void test_pg_plans_by_id(void **state)
     assert_true(checked >= 10);
 }
 
+/* PostgreSQL: a full disk (SQLSTATE 53100, raised here by a trigger) is
+ * LY_ESTORE "storage_full", as on SQLite, and nothing is written. */
+static void test_pg_disk_full(void **state)
+{
+    fixture *f = *state;
+    if (!is_pg(f))
+        skip();
+    raw_sql(f, "CREATE FUNCTION full_disk() RETURNS trigger LANGUAGE plpgsql AS "
+               "$$BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; "
+               "END$$; CREATE TRIGGER full_disk BEFORE INSERT ON members "
+               "FOR EACH ROW EXECUTE FUNCTION full_disk()");
+    ly_member m = new_member("ext-a", NULL, NULL);
+    expect_rc(f, ly_store_member_insert(f->conn, &m, &f->err), LY_ESTORE);
+    assert_string_equal(f->err.code, "storage_full");
+    raw_sql(f, "DROP TRIGGER full_disk ON members; DROP FUNCTION full_disk()");
+    assert_int_equal(table_count(f, "members"), 0);
+}
+
 /* Ends the server side of every connection of f's store, and waits until
  * they are gone. */
 static void terminate_connections(fixture *f)
@@ -2372,6 +2390,7 @@ static void test_reconnect(void **state)
         cmocka_unit_test_prestate_setup_teardown(test_redemptions, setup, teardown, be),           \
         cmocka_unit_test_prestate_setup_teardown(test_idempotency, setup, teardown, be),           \
         cmocka_unit_test_prestate_setup_teardown(test_verify, setup, teardown, be),                \
+        cmocka_unit_test_prestate_setup_teardown(test_pg_disk_full, setup, teardown, be),          \
         cmocka_unit_test_prestate_setup_teardown(test_pg_plans_by_id, setup, teardown, be),        \
         cmocka_unit_test_prestate_setup_teardown(test_member_lock_in_read, setup, teardown, be),   \
         cmocka_unit_test_prestate_setup_teardown(test_program_accounts_unlocked, setup, teardown,  \
