@@ -208,10 +208,11 @@ char *ly__openapi_build(size_t *len)
             json_object_set_new(paths, rt->pattern, item);
         }
         char method[16];
-        size_t n = strlen(rt->method);
-        for (size_t j = 0; j <= n && j < sizeof method; j++)
+        size_t n = strnlen(rt->method, sizeof method - 1);
+        for (size_t j = 0; j < n; j++)
             method[j] = (char)(rt->method[j] >= 'A' && rt->method[j] <= 'Z' ? rt->method[j] + 32
                                                                             : rt->method[j]);
+        method[n] = '\0';
         json_object_set_new(item, method, operation(rt));
     }
     char *text = json_dumps(doc, JSON_COMPACT);

@@ -1243,7 +1243,7 @@ static int pg_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, int
                           ly_error *err)
 {
     ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id)};
-    int64_t one;
+    int64_t one = 0;
     int id = ly_store_in_transaction(c) == 1 ? PG_MEMBER_STATUS : PG_MEMBER_LOCK;
     int rc = pg_int_of(pg(c), id, p, LY_NPARAMS(p), &one, err);
     if (rc == 0)

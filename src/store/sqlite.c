@@ -1362,7 +1362,7 @@ static int sq_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, int
                           ly_error *err)
 {
     ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id)};
-    int64_t one;
+    int64_t one = 0;
     int rc = sq_int(sq(c), SQ_MEMBER_LOCK, p, LY_NPARAMS(p), &one, err);
     if (rc == 0)
         return ly__store_not_found(err, "member", member_id);
