@@ -114,9 +114,11 @@ int ly_balance_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_i
                    ly_balance *out, ly_error *err);
 void ly_balance_write(const ly_balance *b, ly_jw *w);
 
-/* POST /v1/events: body is the request object; request_hash identifies its
- * content (for replays by event id). simulate = 1 writes nothing. */
-int ly_event_post(ly_conn *c, ly_arena *a, int64_t program_id, const json_t *body,
+/* POST /v1/events: body is the request object; text is its canonical form
+ * (compact, keys sorted; NULL: made here), kept as the event's body, and
+ * request_hash identifies it (for replays by event id). simulate = 1 writes
+ * nothing. */
+int ly_event_post(ly_conn *c, ly_arena *a, int64_t program_id, const json_t *body, const char *text,
                   const char *request_hash, int simulate, ly_result *out, ly_error *err);
 
 /* Redemptions, adjustments, transfers; asset is "points" or "credit". */

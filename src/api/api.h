@@ -54,6 +54,14 @@ typedef struct ly_req {
     char *body;
     size_t body_len, body_cap;
     int too_large;
+    /* Worked out before a write is queued (ly__prepare), so that the
+     * writer's thread spends its time in the store: the body parsed (NULL
+     * when not, or when it is not a JSON object: the handler then parses it
+     * and answers the error) and, on routes taking events, the canonical
+     * text and hash of each event (ev_text[i] NULL: not worked out). */
+    json_t *json;
+    size_t nevents;
+    const char **ev_text, **ev_hash;
     /* The caller, once authenticated. */
     int64_t program_id;
     const char *key_id;
@@ -99,6 +107,14 @@ int ly__body(ly_req *r, const void *fields, json_t **out);
 /* The request's store connection, acquired on first use; NULL (error reply
  * set) when the store cannot give one. */
 ly_conn *ly__db(ly_req *r);
+/* What a write's handler can have worked out before it is queued to the
+ * writer: see ly_req.json and ly_req.ev_text. Needs no store; on any
+ * failure it leaves the work to the handler. */
+void ly__prepare(ly_req *r);
+/* The canonical text (compact, keys sorted) of event i of the request's
+ * body, v, and its hex hash, from ly__prepare when it worked them out;
+ * returns the hash, NULL when out of memory. */
+const char *ly__event_canonical(ly_req *r, size_t i, const json_t *v, const char **text);
 /* Pagination: ?limit= (1..100, default 50) and ?cursor=. */
 int ly__page(ly_req *r, int *limit, const char **cursor);
 

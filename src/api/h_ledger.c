@@ -43,17 +43,6 @@ static int as_of_param(ly_req *r, int64_t *as_of)
     return LY_OK;
 }
 
-/* Hex BLAKE2b of the canonical form of a JSON value. */
-static const char *canonical_hash(ly_req *r, const json_t *v)
-{
-    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (!text)
-        return NULL;
-    const char *h = ly__hash_hex(r, text, strlen(text));
-    free(text);
-    return h;
-}
-
 /* ---- events ------------------------------------------------------------- */
 
 static int post_event(ly_req *r, int simulate)
@@ -67,8 +56,9 @@ static int post_event(ly_req *r, int simulate)
         ly_result res;
         ly_error err;
         ly_error_clear(&err);
-        const char *hash = canonical_hash(r, body);
-        rc = hash ? ly_event_post(db, &r->arena, r->program_id, body, hash, simulate, &res, &err)
+        const char *text, *hash = ly__event_canonical(r, 0, body, &text);
+        rc = hash ? ly_event_post(db, &r->arena, r->program_id, body, text, hash, simulate, &res,
+                                  &err)
                   : ly_error_set(&err, LY_ENOMEM, NULL, NULL, "out of memory");
         rc = ly__reply_result(r, rc, &res, &err);
     }
@@ -86,12 +76,12 @@ int ly__h_events_simulate(ly_req *r)
     return post_event(r, 1);
 }
 
-/* One event of a batch, inside the batch's transaction; its answer is
+/* Event i of a batch, inside the batch's transaction; its answer is
  * appended to w. With `isolate`, the event runs in a savepoint of its own,
  * so a refusal undoes only it. Without, the caller has found a cheaper way:
  * LY_ERETRY when the event failed after writing something, and the batch
  * must run again isolated (*w is then unusable). */
-static int batch_one(ly_req *r, ly_conn *db, const json_t *ev, int isolate, ly_jw *w)
+static int batch_one(ly_req *r, ly_conn *db, size_t i, const json_t *ev, int isolate, ly_jw *w)
 {
     ly_error err;
     ly_error_clear(&err);
@@ -101,8 +91,8 @@ static int batch_one(ly_req *r, ly_conn *db, const json_t *ev, int isolate, ly_j
     if (!json_is_object(ev)) {
         rc = ly_error_set(&err, LY_EINVAL, "invalid_type", NULL, "each event must be an object");
     } else if (!isolate || (rc = ly_store_savepoint(db, &err)) == LY_OK) {
-        const char *hash = canonical_hash(r, ev);
-        rc = hash ? ly_event_post(db, &r->arena, r->program_id, ev, hash, 0, &res, &err)
+        const char *text, *hash = ly__event_canonical(r, i, ev, &text);
+        rc = hash ? ly_event_post(db, &r->arena, r->program_id, ev, text, hash, 0, &res, &err)
                   : ly_error_set(&err, LY_ENOMEM, NULL, NULL, "out of memory");
         if (isolate && rc == LY_OK)
             rc = ly_store_savepoint_release(db, &err);
@@ -148,7 +138,7 @@ static int batch_all(ly_req *r, ly_conn *db, const json_t *events, int isolate, 
     ly_jw_key(w, "results");
     ly_jw_arr_begin(w);
     for (size_t i = 0; rc == LY_OK && i < json_array_size(events); i++)
-        rc = batch_one(r, db, json_array_get(events, i), isolate, w);
+        rc = batch_one(r, db, i, json_array_get(events, i), isolate, w);
     ly_jw_arr_end(w);
     ly_jw_obj_end(w);
     if (rc != LY_OK)

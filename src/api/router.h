@@ -30,6 +30,11 @@ typedef struct ly_route {
  * Idempotency-Key gives the answer with the secret as null, which is all
  * that is kept. */
 #define LY_ROUTE_SECRET_ANSWER 2u
+/* The body is an event (LY_ROUTE_EVENT), or a batch of them under "events"
+ * (LY_ROUTE_EVENT_BATCH): their canonical forms can be worked out before
+ * the write is queued (ly__prepare). */
+#define LY_ROUTE_EVENT       4u
+#define LY_ROUTE_EVENT_BATCH 8u
 
 typedef struct ly_route_match {
     int index;      /* row of the table, -1 when nothing matched */

@@ -32,9 +32,9 @@ const ly_route ly__routes[] = {
     {"POST", "/v1/transfers", ly__h_transfers, "pos", "Move points between members", "Transfer", 0},
 
     {"POST", "/v1/events", ly__h_events_post, "pos",
-     "Record a purchase, a return or a custom event", "Event", 0},
+     "Record a purchase, a return or a custom event", "Event", LY_ROUTE_EVENT},
     {"POST", "/v1/events/batch", ly__h_events_batch, "pos", "Record up to 1000 events",
-     "EventBatch", 0},
+     "EventBatch", LY_ROUTE_EVENT_BATCH},
     {"POST", "/v1/events/simulate", ly__h_events_simulate, "read",
      "What an event would earn; writes nothing", "Event", LY_ROUTE_WRITES_NOTHING},
 

@@ -177,7 +177,11 @@ int ly__body(ly_req *r, const void *fields, json_t **out)
 {
     ly_error err;
     ly_error_clear(&err);
-    int rc = ly_json_parse_object(r->body ? r->body : "", r->body_len, out, &err);
+    int rc = LY_OK;
+    if (r->json)
+        *out = json_incref(r->json);
+    else
+        rc = ly_json_parse_object(r->body ? r->body : "", r->body_len, out, &err);
     if (rc == LY_OK && fields && (rc = ly_json_check(*out, fields, NULL, &err)) != LY_OK) {
         json_decref(*out);
         *out = NULL;
@@ -185,6 +189,52 @@ int ly__body(ly_req *r, const void *fields, json_t **out)
     if (rc != LY_OK)
         ly__reply_error(r, &err);
     return rc;
+}
+
+static const char *canonical(ly_req *r, const json_t *v, const char **text)
+{
+    char *t = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    *text = t ? ly_arena_strdup(&r->arena, t) : NULL;
+    free(t);
+    return *text ? ly__hash_hex(r, *text, strlen(*text)) : NULL;
+}
+
+void ly__prepare(ly_req *r)
+{
+    ly_error err;
+    if (!r->route->body_schema || !r->body ||
+        ly_json_parse_object(r->body, r->body_len, &r->json, &err) != LY_OK)
+        return;
+    const json_t *events = NULL;
+    size_t n = 1;
+    if (r->route->flags & LY_ROUTE_EVENT_BATCH) {
+        events = json_object_get(r->json, "events");
+        if (!json_is_array(events))
+            return;
+        n = json_array_size(events);
+    } else if (!(r->route->flags & LY_ROUTE_EVENT)) {
+        return;
+    }
+    const char **text = ly_arena_calloc(&r->arena, 2 * n * sizeof *text);
+    if (!text)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = events ? json_array_get(events, i) : r->json;
+        if (!(text[n + i] = canonical(r, v, &text[i])))
+            return;
+    }
+    r->nevents = n;
+    r->ev_text = text;
+    r->ev_hash = text + n;
+}
+
+const char *ly__event_canonical(ly_req *r, size_t i, const json_t *v, const char **text)
+{
+    if (i < r->nevents) {
+        *text = r->ev_text[i];
+        return r->ev_hash[i];
+    }
+    return canonical(r, v, text);
 }
 
 ly_conn *ly__db(ly_req *r)
@@ -457,6 +507,7 @@ void ly__dispatch(ly_req *r)
             ly_store_release(r->srv->store, r->db);
             r->db = NULL;
         }
+        ly__prepare(r);
         r->waiting = 1;
         if (r->mc)
             MHD_suspend_connection(r->mc);
@@ -516,6 +567,7 @@ void ly__req_free(ly_req *r)
         ly_store_release(r->srv->store, r->db);
     free(r->resp);
     free(r->body);
+    json_decref(r->json);
     ly_arena_release(&r->arena);
     free(r);
 }

@@ -68,6 +68,7 @@ typedef struct ev_in {
     const char *currency;
     const json_t *items;
     const char *original;
+    const char *text; /* the body's canonical form, kept with the event */
     const char *hash;
 } ev_in;
 
@@ -757,10 +758,8 @@ static int do_event(ly_conn *c, void *vctx, ly_error *err)
                     .occurred_at = in->occurred_at,
                     .request_hash = in->hash,
                     .created_at = now};
-    char *body = json_dumps(in->body, JSON_COMPACT | JSON_SORT_KEYS);
-    row.body = body ? ly_arena_strdup(x->a, body) : NULL;
-    free(body);
-    if (!row.ext_id || !row.body)
+    row.body = in->text;
+    if (!row.ext_id)
         return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
     /* The row first, so that entries can point at it; its outcome after. */
     if (!x->simulate && (rc = ly_store_event_insert(c, &row, err)) != LY_OK) {
@@ -778,7 +777,7 @@ static int do_event(ly_conn *c, void *vctx, ly_error *err)
     }
 }
 
-int ly_event_post(ly_conn *c, ly_arena *a, int64_t program_id, const json_t *body,
+int ly_event_post(ly_conn *c, ly_arena *a, int64_t program_id, const json_t *body, const char *text,
                   const char *request_hash, int simulate, ly_result *out, ly_error *err)
 {
     ev_in in;
@@ -786,6 +785,14 @@ int ly_event_post(ly_conn *c, ly_arena *a, int64_t program_id, const json_t *bod
     int rc = check_event(body, request_hash, ly_time_now_ms(), &in, err);
     if (rc != LY_OK)
         return rc;
+    if (!text) {
+        char *t = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+        text = t ? ly_arena_strdup(a, t) : NULL;
+        free(t);
+        if (!text)
+            return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+    }
+    in.text = text;
     ev_ctx x = {.a = a, .program_id = program_id, .in = &in, .simulate = simulate, .out = out};
     /* A simulation runs the event for real and rolls it back. */
     rc = simulate ? ly__txn_dry_run(c, do_event, &x, err) : ly__txn_run(c, 1, do_event, &x, err);
