@@ -72,11 +72,11 @@ enum {
     SQ_MEMBER_LOCK,
     SQ_MEMBER_TOUCH,
     SQ_ENTRY_INSERT,
-    SQ_ACCOUNT_UPSERT,
-    SQ_ACCOUNT_ID,
+    SQ_ACCOUNT_ADD,
     SQ_ACCOUNT_CREATE,
     SQ_ACCOUNT_POSTED,
     SQ_POSTING_INSERT,
+    SQ_POSTING_ADD,
     SQ_ENTRY_GET,
     SQ_ACCOUNT_BALANCE,
     SQ_LOT_INSERT,
@@ -211,20 +211,14 @@ static const struct {
          "memo, data, effective_at, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), "
          "NULLIF(?5, 0), ?6, ?7, ?8, ?9)"},
     /* checked_add raises "integer overflow" where + would turn to a real. */
-    [SQ_ACCOUNT_UPSERT] = {"account_upsert",
-                           "INSERT INTO accounts (program_id, member_id, kind, asset, balance) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5) "
-                           "ON CONFLICT (program_id, member_id, kind, asset) "
-                           "DO UPDATE SET balance = checked_add(balance, excluded.balance) "
-                           "RETURNING id"},
-    /* Program accounts (member_id 0) keep no running balance, so that no row
-     * is written by every entry of the program: their id is looked up, the
-     * account created on first use, and their balance summed from postings. */
-    [SQ_ACCOUNT_ID] = {"account_id", "SELECT id FROM accounts WHERE program_id = ?1 "
-                                     "AND member_id = ?2 AND kind = ?3 AND asset = ?4"},
+    /* A member account's running balance; when it changes no row, the
+     * account is created with the amount as its balance. */
+    [SQ_ACCOUNT_ADD] = {"account_add", "UPDATE accounts SET balance = checked_add(balance, ?5) "
+                                       "WHERE program_id = ?1 AND member_id = ?2 AND kind = ?3 "
+                                       "AND asset = ?4"},
     [SQ_ACCOUNT_CREATE] = {"account_create",
                            "INSERT INTO accounts (program_id, member_id, kind, asset, balance) "
-                           "VALUES (?1, ?2, ?3, ?4, 0) RETURNING id"},
+                           "VALUES (?1, ?2, ?3, ?4, ?5)"},
     [SQ_ACCOUNT_POSTED] = {"account_posted",
                            "SELECT COALESCE(SUM(p.amount), 0) FROM accounts a "
                            "JOIN postings p ON p.account_id = a.id WHERE a.program_id = ?1 "
@@ -232,6 +226,14 @@ static const struct {
     [SQ_POSTING_INSERT] =
         {"posting_insert",
          "INSERT INTO postings (entry_id, account_id, amount) VALUES (?1, ?2, ?3)"},
+    /* A posting to the account named by its key; no row inserted: there is
+     * no such account yet. Program accounts (member_id 0) keep no running balance,
+     * so that no row is written by every entry of the program: they are
+     * created on first use and their balance summed from postings. */
+    [SQ_POSTING_ADD] = {"posting_add",
+                        "INSERT INTO postings (entry_id, account_id, amount) "
+                        "SELECT ?6, id, ?5 FROM accounts WHERE program_id = ?1 AND member_id = ?2 "
+                        "AND kind = ?3 AND asset = ?4"},
     [SQ_ENTRY_GET] = {"entry_get", "SELECT " SQ_ENTRY_COLS " FROM entries "
                                    "WHERE program_id = ?1 AND id = ?2"},
     [SQ_ACCOUNT_BALANCE] = {"account_balance",
@@ -1399,18 +1401,26 @@ static int sq_entry_insert(ly_conn *c, ly_entry *e, const ly_posting *ps, size_t
         id = sqlite3_last_insert_rowid(s->db);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         ly_sqlparam ap[] = {LY_PI(e->program_id), LY_PI(ps[i].member_id), LY_PS(ps[i].kind),
-                            LY_PS(ps[i].asset), LY_PI(ps[i].amount)};
-        int64_t account = 0;
-        if (ps[i].member_id != 0)
-            rc = sq_int(s, SQ_ACCOUNT_UPSERT, ap, LY_NPARAMS(ap), &account, err);
-        else if ((rc = sq_int(s, SQ_ACCOUNT_ID, ap, 4, &account, err)) == 0)
-            rc = sq_int(s, SQ_ACCOUNT_CREATE, ap, 4, &account, err);
-        if (rc == 0)
-            rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL, "account_upsert returned no id");
-        if (rc > 0) {
-            ly_sqlparam pp[] = {LY_PI(id), LY_PI(account), LY_PI(ps[i].amount)};
-            rc = sq_exec(s, SQ_POSTING_INSERT, pp, LY_NPARAMS(pp), NULL, err);
+                            LY_PS(ps[i].asset),   LY_PI(ps[i].amount),    LY_PI(id)};
+        int member = ps[i].member_id != 0;
+        int64_t changed = 0;
+        /* A member account's balance moves with its postings. */
+        if (member)
+            rc = sq_exec(s, SQ_ACCOUNT_ADD, ap, 5, &changed, err);
+        if (rc == 0 && (changed || !member))
+            rc = sq_exec(s, SQ_POSTING_ADD, ap, 6, &changed, err);
+        if (rc == 0 && !changed) {
+            /* No such account yet: made, holding the posting's amount. */
+            ap[4].i = member ? ps[i].amount : 0;
+            if ((rc = sq_exec(s, SQ_ACCOUNT_CREATE, ap, 5, NULL, err)) == 0) {
+                ly_sqlparam pp[] = {LY_PI(id), LY_PI(sqlite3_last_insert_rowid(s->db)),
+                                    LY_PI(ps[i].amount)};
+                rc = sq_exec(s, SQ_POSTING_INSERT, pp, LY_NPARAMS(pp), &changed, err);
+            }
         }
+        if (rc == 0 && changed != 1)
+            rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL, "posting to account %s %s not made",
+                              ps[i].kind, ps[i].asset);
     }
     rc = sq_atomic_end(s, own, rc, err);
     if (rc == 0)
