@@ -23,9 +23,9 @@
  *   member_lock (which also says whether it is active);
  *   event_insert;                                          -- the event row
  *   account_balance;                                       -- the balance before
- *   entry_insert; account_upsert + posting_insert for the  -- the earn entry
- *     member, account_id + posting_insert for the program's
- *     issued account (which keeps no running balance);
+ *   entry_insert; account_add + posting_add for the        -- the earn entry
+ *     member, posting_add for the program's issued account
+ *     (which keeps no running balance);
  *   lot_insert;                                            -- its lot
  *   member_purchase;                                       -- purchase totals
  *   account_balance, then lots_totals + lots_groups when   -- the answer's balance,
@@ -62,10 +62,10 @@ enum {
     MEMBER_LOCK,
     EVENT_INSERT,
     ENTRY_INSERT,
-    ACCOUNT_UPSERT,
-    ACCOUNT_ID,
+    ACCOUNT_ADD,
     ACCOUNT_CREATE,
     POSTING_INSERT,
+    POSTING_ADD,
     LOT_INSERT,
     ACCOUNT_BALANCE,
     LOTS_TOTALS,
@@ -92,16 +92,14 @@ static const char *const sql[NSTMTS] = {
     [ENTRY_INSERT] = "INSERT INTO entries (program_id, member_id, kind, event_id, ref_entry_id, "
                      "memo, data, effective_at, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), "
                      "NULLIF(?5, 0), ?6, ?7, ?8, ?9)",
-    [ACCOUNT_UPSERT] = "INSERT INTO accounts (program_id, member_id, kind, asset, balance) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5) "
-                       "ON CONFLICT (program_id, member_id, kind, asset) "
-                       "DO UPDATE SET balance = checked_add(balance, excluded.balance) "
-                       "RETURNING id",
-    [ACCOUNT_ID] = "SELECT id FROM accounts WHERE program_id = ?1 AND member_id = ?2 "
-                   "AND kind = ?3 AND asset = ?4",
+    [ACCOUNT_ADD] = "UPDATE accounts SET balance = checked_add(balance, ?5) "
+                    "WHERE program_id = ?1 AND member_id = ?2 AND kind = ?3 AND asset = ?4",
     [ACCOUNT_CREATE] = "INSERT INTO accounts (program_id, member_id, kind, asset, balance) "
-                       "VALUES (?1, ?2, ?3, ?4, 0) RETURNING id",
+                       "VALUES (?1, ?2, ?3, ?4, ?5)",
     [POSTING_INSERT] = "INSERT INTO postings (entry_id, account_id, amount) VALUES (?1, ?2, ?3)",
+    [POSTING_ADD] = "INSERT INTO postings (entry_id, account_id, amount) "
+                    "SELECT ?6, id, ?5 FROM accounts WHERE program_id = ?1 AND member_id = ?2 "
+                    "AND kind = ?3 AND asset = ?4",
     [LOT_INSERT] = "INSERT INTO lots (program_id, member_id, asset, entry_id, amount, "
                    "remaining, available_at, expires_at, created_at) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULLIF(?8, 0), ?9)",
@@ -365,6 +363,27 @@ static void format_time(int64_t ms, char *out, size_t n)
 }
 
 /* One purchase of `amount` minor units by member `member`. */
+/* A posting of amount to the points account (prog, member, kind), as
+ * src/store/sqlite.c makes it: a member account's balance moves by an
+ * UPDATE, the posting finds its account by key, and an account that does
+ * not exist yet is created (a program account, which keeps no balance,
+ * with 0). */
+static void post(int64_t prog, int64_t member, const char *kind, int64_t amount, int64_t entry)
+{
+    if (member != 0) {
+        run(ACCOUNT_ADD, bindp(ACCOUNT_ADD, "iissi", prog, member, kind, "points", amount));
+        if (sqlite3_changes(db) == 0)
+            goto create;
+    }
+    run(POSTING_ADD, bindp(POSTING_ADD, "iissii", prog, member, kind, "points", amount, entry));
+    if (sqlite3_changes(db) == 1)
+        return;
+create:
+    run(ACCOUNT_CREATE, bindp(ACCOUNT_CREATE, "iissi", prog, member, kind, "points",
+                              member != 0 ? amount : (int64_t)0));
+    run(POSTING_INSERT, bindp(POSTING_INSERT, "iii", entry, sqlite3_last_insert_rowid(db), amount));
+}
+
 static void purchase(int64_t member, int64_t amount)
 {
     static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
@@ -414,16 +433,9 @@ static void purchase(int64_t member, int64_t amount)
     /* ly__post: the entry and its two postings. */
     run(ENTRY_INSERT, bindp(ENTRY_INSERT, "iisiissii", prog, member, "earn", event_id, (int64_t)0,
                             (const char *)NULL, (const char *)NULL, now, now));
-    int64_t entry_id = sqlite3_last_insert_rowid(db), account;
-    rows(ACCOUNT_UPSERT, bindp(ACCOUNT_UPSERT, "iissi", prog, member, "member", "points", points),
-         &account, -1, NULL);
-    run(POSTING_INSERT, bindp(POSTING_INSERT, "iii", entry_id, account, points));
-    /* The program's issued account keeps no balance: found, or created once. */
-    if (rows(ACCOUNT_ID, bindp(ACCOUNT_ID, "iiss", prog, (int64_t)0, "issued", "points"), &account,
-             -1, NULL) == 0)
-        rows(ACCOUNT_CREATE, bindp(ACCOUNT_CREATE, "iiss", prog, (int64_t)0, "issued", "points"),
-             &account, -1, NULL);
-    run(POSTING_INSERT, bindp(POSTING_INSERT, "iii", entry_id, account, -points));
+    int64_t entry_id = sqlite3_last_insert_rowid(db);
+    post(prog, member, "member", points, entry_id);
+    post(prog, 0, "issued", -points, entry_id);
 
     /* ly__lot_new: no pending days, no expiry. */
     run(LOT_INSERT, bindp(LOT_INSERT, "iisiiiiii", prog, member, "points", entry_id, points, points,
