@@ -159,6 +159,8 @@ void ly__metrics_observe(ly_metrics *m, int route, int status, uint64_t ns);
 void ly__metrics_store_error(ly_metrics *m);
 /* A group of n write requests committed together. */
 void ly__metrics_group(ly_metrics *m, size_t n);
+/* A writer transaction run again, each request in a savepoint of its own. */
+void ly__metrics_group_redo(ly_metrics *m);
 char *ly__metrics_render(ly_metrics *m, long in_flight, size_t *len);
 
 /* The OpenAPI document for the route table (malloc'd). */

@@ -22,6 +22,7 @@ struct ly_metrics {
     uint64_t *sum_ns;   /* [row] */
     uint64_t store_errors;
     uint64_t groups, group_requests; /* commits of the SQLite writer, and what they held */
+    uint64_t group_redos;            /* its transactions run again, a savepoint per request */
 };
 
 ly_metrics *ly__metrics_new(size_t nroutes)
@@ -72,6 +73,11 @@ void ly__metrics_group(ly_metrics *m, size_t n)
 {
     __atomic_add_fetch(&m->groups, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&m->group_requests, (uint64_t)n, __ATOMIC_RELAXED);
+}
+
+void ly__metrics_group_redo(ly_metrics *m)
+{
+    __atomic_add_fetch(&m->group_redos, 1, __ATOMIC_RELAXED);
 }
 
 void ly__metrics_store_error(ly_metrics *m)
@@ -186,12 +192,17 @@ char *ly__metrics_render(ly_metrics *m, long in_flight, size_t *len)
             "# HELP loyal_store_group_requests_total Write requests those commits made durable.\n"
             "# TYPE loyal_store_group_requests_total counter\n"
             "loyal_store_group_requests_total %llu\n"
+            "# HELP loyal_store_group_redos_total Writer transactions run again with a savepoint "
+            "per request, because one was refused after writing.\n"
+            "# TYPE loyal_store_group_redos_total counter\n"
+            "loyal_store_group_redos_total %llu\n"
             "# HELP loyal_http_in_flight Requests being served.\n"
             "# TYPE loyal_http_in_flight gauge\n"
             "loyal_http_in_flight %ld\n",
             (unsigned long long)__atomic_load_n(&m->store_errors, __ATOMIC_RELAXED),
             (unsigned long long)__atomic_load_n(&m->groups, __ATOMIC_RELAXED),
-            (unsigned long long)__atomic_load_n(&m->group_requests, __ATOMIC_RELAXED), in_flight);
+            (unsigned long long)__atomic_load_n(&m->group_requests, __ATOMIC_RELAXED),
+            (unsigned long long)__atomic_load_n(&m->group_redos, __ATOMIC_RELAXED), in_flight);
     if (b.failed) {
         free(b.p);
         return NULL;

@@ -69,36 +69,90 @@ static void run_one(ly_writer *w, ly_req *r)
     r->db = NULL;
 }
 
-/* Runs a group in as many transactions as it takes: one, unless a request
- * fails in the store (5xx). SQLite may then have rolled back the whole
- * transaction by itself (SQLITE_FULL, SQLITE_IOERR), and later statements
- * would run outside any, each committed on its own while its answer says it
- * failed. So the transaction ends there: the requests run in it so far are
- * undone and fail, and the rest of the group starts a new one. */
+/* Runs one request of the group without a savepoint, which costs SQLite a
+ * copy of every page the request changes; 1 when the request was refused
+ * after writing, so that only a savepoint of its own could undo it alone. */
+static int run_bare(ly_writer *w, ly_req *r)
+{
+    int64_t before = ly_store_changes(w->db);
+    r->db = w->db;
+    ly__run_handler(r);
+    r->db = NULL;
+    return r->status >= 400 && ly_store_changes(w->db) != before;
+}
+
+/* Forgets an answer made in a transaction that was rolled back. */
+static void forget_answer(ly_req *r)
+{
+    free(r->resp);
+    r->resp = NULL;
+    r->resp_len = 0;
+    r->status = 0;
+    r->content_type = NULL;
+    r->replayed = 0;
+    r->retry = 0;
+}
+
+/* Runs requests from first on in one transaction, and commits it: all of
+ * them, or up to the first that fails in the store (5xx), whose followers
+ * are then left in *rest. SQLite may have rolled back the whole transaction
+ * by itself (SQLITE_FULL, SQLITE_IOERR), and later statements would run
+ * outside any, each committed on its own while its answer says it failed.
+ * So the transaction ends there: the requests run in it so far are undone
+ * and fail, and the rest start a new one.
+ *
+ * Without isolate, requests run without savepoints. *redo is then set, and
+ * nothing kept, when one was refused after writing: the transaction must
+ * run again with each request in a savepoint of its own. */
+static int run_txn(ly_writer *w, ly_req *first, int isolate, ly_req **rest, int *redo,
+                   ly_error *err)
+{
+    size_t n = 0;
+    *rest = NULL;
+    *redo = 0;
+    int rc = begin(w, err);
+    for (ly_req *r = first; rc == LY_OK && r; r = r->next, n++) {
+        if (isolate) {
+            run_one(w, r);
+        } else if (run_bare(w, r)) {
+            ly_store_rollback(w->db);
+            for (ly_req *q = first; q != r->next; q = q->next)
+                forget_answer(q);
+            *redo = 1;
+            return LY_OK;
+        }
+        if (r->status >= 500) {
+            *rest = r->next;
+            r->next = NULL;
+            rc = ly_error_set(err, LY_ESTORE, NULL, NULL,
+                              "not written: another write of its transaction failed in the "
+                              "store and this one was undone with it; retry it");
+        }
+    }
+    if (rc == LY_OK)
+        rc = ly_store_commit(w->db, err);
+    if (rc != LY_OK)
+        ly_store_rollback(w->db);
+    if (rc == LY_OK)
+        ly__metrics_group(w->srv->metrics, n);
+    return rc;
+}
+
+/* Runs a group in as many transactions as it takes (see run_txn), then
+ * lets every request's answer go. Requests first run without savepoints:
+ * most succeed, and most refusals come before any write. */
 static void run_group(ly_writer *w, ly_req *group)
 {
+    int isolate = ly_store_changes(w->db) < 0, redo;
     for (ly_req *first = group, *rest; first; first = rest) {
         ly_error err;
         ly_error_clear(&err);
-        size_t n = 0;
-        rest = NULL;
-        int rc = begin(w, &err);
-        for (ly_req *r = first; rc == LY_OK && r; r = r->next, n++) {
-            run_one(w, r);
-            if (r->status >= 500) {
-                rest = r->next;
-                r->next = NULL;
-                rc = ly_error_set(&err, LY_ESTORE, NULL, NULL,
-                                  "not written: another write of its transaction failed in the "
-                                  "store and this one was undone with it; retry it");
-            }
+        int rc = run_txn(w, first, isolate, &rest, &redo, &err);
+        if (redo) {
+            ly__metrics_group_redo(w->srv->metrics);
+            isolate = 1;
+            rc = run_txn(w, first, isolate, &rest, &redo, &err);
         }
-        if (rc == LY_OK)
-            rc = ly_store_commit(w->db, &err);
-        if (rc != LY_OK)
-            ly_store_rollback(w->db);
-        if (rc == LY_OK)
-            ly__metrics_group(w->srv->metrics, n);
         for (ly_req *r = first, *next; r; r = next) {
             next = r->next;
             /* Nothing of the transaction is durable: every request of it fails. */

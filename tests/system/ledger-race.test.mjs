@@ -4,7 +4,8 @@
 
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { BACKEND, assertError, ledger, startServer } from './lib/harness.mjs';
+import { BACKEND, assertError, ledger, startServer, uniq } from './lib/harness.mjs';
+import { rulesApi } from './lib/rules-lib.mjs';
 
 describe('ledger: races', () => {
     let srv;
@@ -149,5 +150,58 @@ describe('ledger: races', () => {
             total += b.points.balance;
         }
         assert.equal(total, 800, 'the ring lost or made points');
+    });
+});
+
+// On SQLite the writer runs the requests it has queued in one transaction
+// without a savepoint each, and runs the transaction again, a savepoint per
+// request, only when one is refused after it wrote: a purchase refused by a
+// rule comes after its event row was written.
+describe('ledger: refusals after writing, among many writes at once', () => {
+    let srv;
+
+    before(async () => {
+        srv = await startServer({ threads: 8 });
+    });
+    afterEach(async () => {
+        await srv?.verify();
+    });
+    after(async () => {
+        await srv?.stop();
+    });
+
+    test('each refused write undoes only itself, and the others are kept', async () => {
+        const L = ledger(srv);
+        await L.program({ earn: { points: 1, per_minor: 100, rounding: 'down' }, pending_days: 0, expiry: { policy: 'none' }, on_return_spent: 'negative' });
+        // 1 × 2^62 fits, 2 × 2^62 overflows: a purchase of 2 is refused by the rule.
+        const rule = uniq('overflow-');
+        await rulesApi(srv).create({ id: rule, on: 'purchase', when: 'event.amount * 4611686018427387904 > 0', effect: { points: 1 } });
+        const m = await L.enrol({});
+        const sent = Array.from({ length: 90 }, (_, i) => ({ id: uniq(`order-${i}-`), bad: i % 3 === 0 }));
+        const answers = await Promise.all(sent.map((e) =>
+            srv.request('POST', '/v1/events', { body: { id: e.id, type: 'purchase', member: m.id, amount: e.bad ? 2 : 1 } })));
+        let earned = 0;
+        const problems = [];
+        answers.forEach((r, i) => {
+            if (sent[i].bad && (r.status !== 422 || r.body?.error?.code !== 'rule_error')) problems.push(`${i}: ${r.status} ${r.text.slice(0, 200)}`);
+            if (!sent[i].bad && r.status !== 201) problems.push(`${i}: ${r.status} ${r.text.slice(0, 200)}`);
+            if (!sent[i].bad) earned += r.body.points_earned;
+        });
+        assert.deepEqual(problems, []);
+        assert.equal(earned, 60, 'each good purchase earns the rule\'s point');
+        const b = await L.balance(m.id);
+        assert.equal(b.points.balance, earned, 'the balance is what the answered purchases earned');
+        // Nothing of a refused purchase was kept: its id is free, and a good
+        // purchase's is taken with its answer.
+        const freed = await srv.request('POST', '/v1/events', { body: { id: sent[0].id, type: 'purchase', member: m.id, amount: 1 } });
+        assert.equal(freed.status, 201, freed.text);
+        const again = await srv.request('POST', '/v1/events', { body: { id: sent[1].id, type: 'purchase', member: m.id, amount: 1 } });
+        assert.equal(again.status, 201, again.text);
+        assert.equal(again.text, answers[1].text, 'a kept purchase replays its answer');
+        if (BACKEND === 'sqlite') {
+            const metrics = (await srv.request('GET', '/metrics', { key: null })).text;
+            const redos = Number(/^loyal_store_group_redos_total (\d+)$/m.exec(metrics)?.[1]);
+            assert.ok(redos >= 1, `no transaction was run again:\n${metrics.slice(0, 3000)}`);
+        }
     });
 });
