@@ -338,8 +338,12 @@ int ly_store_members_inactive(ly_conn *c, ly_arena *a, int64_t program_id, int64
 int ly_store_activity(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
                       int64_t before_entry, int limit, ly_activity **out, size_t *n, ly_error *err);
 
-/* Events. insert sets ev->id; LY_ECONFLICT field "id" when ext_id is taken. */
+/* Events. insert keeps ev->id when set (from event_next_id), else sets it;
+ * LY_ECONFLICT field "id" when ext_id is taken. */
 int ly_store_event_insert(ly_conn *c, ly_event *ev, ly_error *err);
+/* An id for an event not written yet, so that its entries can name it and
+ * the row be written once, with its outcome; inside a write transaction. */
+int ly_store_event_next_id(ly_conn *c, int64_t *id, ly_error *err);
 int ly_store_event_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *ext_id,
                        ly_event *out, ly_error *err);
 int ly_store_event_get_by_id(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_event *out,

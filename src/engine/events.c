@@ -300,8 +300,11 @@ static char *make_ext_id(ly_arena *a, int64_t now)
     return ly_arena_strdup(a, id);
 }
 
-/* Stores the event with its answer, and finishes the answer. */
-static int keep(ly_conn *c, ev_ctx *x, ly_event *row, ly_jw *w, int status, ly_error *err)
+/* Finishes the answer and writes the event's row, once, with its outcome
+ * and answer, then what each rule gave it (e, may be NULL), which names the
+ * row. */
+static int keep(ly_conn *c, ev_ctx *x, ly_event *row, const ly__earned *e, ly_jw *w, int status,
+                ly_error *err)
 {
     size_t len;
     char *text = ly_jw_finish(w, &len);
@@ -312,8 +315,10 @@ static int keep(ly_conn *c, ev_ctx *x, ly_event *row, ly_jw *w, int status, ly_e
         row->result = ly_arena_strndup(x->a, text, len);
         if (!row->result)
             rc = ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
-        if (rc == LY_OK)
-            rc = ly_store_event_update(c, row, err);
+        if (rc == LY_OK && (rc = ly_store_event_insert(c, row, err)) == LY_ECONFLICT)
+            rc = ly_error_set(err, LY_ERETRY, NULL, NULL, "event id taken meanwhile");
+        if (rc == LY_OK && e)
+            rc = ly__earned_record(c, &x->prog, row->id, e, err);
     }
     if (rc != LY_OK) {
         free(text);
@@ -355,7 +360,6 @@ static int earn_by_rules(ly_conn *c, ev_ctx *x, ly_event *row, ly__earned *e, ly
     if (rc != LY_OK)
         return rc;
     ly__earn_in in = {.type = row->type,
-                      .event_id = x->simulate ? 0 : row->id,
                       .occurred_at = row->occurred_at,
                       .amount = row->amount,
                       .body = x->in->body,
@@ -462,7 +466,7 @@ static int purchase(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
         ly_jw_bool(&w, 1);
     }
     ly_jw_obj_end(&w);
-    return keep(c, x, row, &w, x->simulate ? 200 : 201, err);
+    return keep(c, x, row, &e, &w, x->simulate ? 200 : 201, err);
 }
 
 /* The amount a return by items stands for, priced at the purchase's unit
@@ -660,7 +664,7 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
         ly_jw_bool(&w, 1);
     }
     ly_jw_obj_end(&w);
-    return keep(c, x, row, &w, x->simulate ? 200 : 201, err);
+    return keep(c, x, row, &e, &w, x->simulate ? 200 : 201, err);
 }
 
 /* A custom event (and a signup or a birthday): earns by the rules on its
@@ -695,7 +699,7 @@ static int custom(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
         ly_jw_bool(&w, 1);
     }
     ly_jw_obj_end(&w);
-    return keep(c, x, row, &w, x->simulate ? 200 : 201, err);
+    return keep(c, x, row, &e, &w, x->simulate ? 200 : 201, err);
 }
 
 static int do_event(ly_conn *c, void *vctx, ly_error *err)
@@ -761,12 +765,9 @@ static int do_event(ly_conn *c, void *vctx, ly_error *err)
     row.body = in->text;
     if (!row.ext_id)
         return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
-    /* The row first, so that entries can point at it; its outcome after. */
-    if (!x->simulate && (rc = ly_store_event_insert(c, &row, err)) != LY_OK) {
-        if (rc == LY_ECONFLICT)
-            return ly_error_set(err, LY_ERETRY, NULL, NULL, "event id taken meanwhile");
+    /* Its id first, so that entries can name it; the row once it is done. */
+    if (!x->simulate && (rc = ly_store_event_next_id(c, &row.id, err)) != LY_OK)
         return rc;
-    }
     switch (in->type) {
     case EV_PURCHASE:
         return purchase(c, x, &row, err);
@@ -831,7 +832,7 @@ static int member_event(ly_conn *c, ly_arena *a, const ly__prog *prog, ly__rules
                       .created_at = now};
     free(text);
     int rc = !row->body || !row->ext_id ? ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory")
-                                        : ly_store_event_insert(c, row, err);
+                                        : ly_store_event_next_id(c, &row->id, err);
     if (rc == LY_OK)
         rc = custom(c, &x, row, err);
     free(res.body);

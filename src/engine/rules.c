@@ -344,15 +344,25 @@ int ly__earn(ly_conn *c, ly_arena *a, const ly__prog *prog, const ly__ruleset *r
             break;
         out->points += r->points; /* each is at most its uncapped value: sums were checked */
         out->credit += r->credit;
-        if (!in->simulate && in->event_id && (r->points || r->credit)) {
-            ly_event_rule er = {.event_id = in->event_id,
-                                .rule_row = r->o.rule->row_id,
-                                .points = r->points,
-                                .credit = r->credit};
-            rc = ly_store_event_rule_insert(c, prog->p.id, &er, err);
-        }
     }
     json_decref(mattrs);
+    return rc;
+}
+
+int ly__earned_record(ly_conn *c, const ly__prog *prog, int64_t event_id, const ly__earned *e,
+                      ly_error *err)
+{
+    int rc = LY_OK;
+    for (size_t i = 0; rc == LY_OK && i < e->n; i++) {
+        const ly__earn_rule *r = &e->rules[i];
+        if (!r->o.applied || (!r->points && !r->credit))
+            continue;
+        ly_event_rule er = {.event_id = event_id,
+                            .rule_row = r->o.rule->row_id,
+                            .points = r->points,
+                            .credit = r->credit};
+        rc = ly_store_event_rule_insert(c, prog->p.id, &er, err);
+    }
     return rc;
 }
 

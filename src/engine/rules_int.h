@@ -33,7 +33,6 @@ int ly__program_touch(ly_conn *c, ly_arena *a, int64_t program_id, ly_error *err
 /* An event as the rules evaluate it. */
 typedef struct ly__earn_in {
     const char *type;
-    int64_t event_id; /* 0 when simulating */
     int64_t occurred_at;
     int64_t amount;
     const json_t *body;      /* the event's JSON (channel, store, items, attributes) or NULL */
@@ -55,10 +54,13 @@ typedef struct ly__earned {
     size_t n;
 } ly__earned;
 
-/* Evaluates the rules for the event, applies caps (recording their usage and
- * what each rule gave unless simulating), and sums up. */
+/* Evaluates the rules for the event, applies caps (recording their usage
+ * unless simulating), and sums up. */
 int ly__earn(ly_conn *c, ly_arena *a, const ly__prog *prog, const ly__ruleset *rs,
              const ly__earn_in *in, ly__earned *out, ly_error *err);
+/* Records what each rule gave event event_id, once its row is written. */
+int ly__earned_record(ly_conn *c, const ly__prog *prog, int64_t event_id, const ly__earned *e,
+                      ly_error *err);
 
 /* A return of part of a purchase: the share of what each rule gave that it
  * takes back, freed from the rules' caps. total_after is the purchase's

@@ -85,6 +85,7 @@ enum {
     PG_MEMBERS_INACTIVE,
     PG_ACTIVITY,
     PG_EVENT_INSERT,
+    PG_EVENT_NEXT_ID,
     PG_EVENT_GET,
     PG_EVENT_GET_BY_ID,
     PG_EVENT_UPDATE,
@@ -308,12 +309,15 @@ static const struct {
                      "WHERE a.program_id = $1 AND a.member_id = $2 AND a.kind = 'member' "
                      "AND p.entry_id < $3 ORDER BY p.entry_id DESC, a.asset LIMIT $4"},
     [PG_EVENT_INSERT] = {"event_insert",
-                         "INSERT INTO events (program_id, ext_id, type, member_id, amount, "
+                         "INSERT INTO events (id, program_id, ext_id, type, member_id, amount, "
                          "currency, occurred_at, original_id, points, credit, returned_amount, "
                          "reversed_points, reversed_credit, returned_items, entry_id, body, "
-                         "request_hash, result, created_at) VALUES ($1, $2, $3, "
+                         "request_hash, result, created_at) VALUES (COALESCE(NULLIF($20::bigint, "
+                         "0), nextval(pg_get_serial_sequence('events', 'id'))), $1, $2, $3, "
                          "NULLIF($4::bigint, 0), $5, $6, $7, NULLIF($8::bigint, 0), $9, $10, $11, "
                          "$12, $13, $14, NULLIF($15::bigint, 0), $16, $17, $18, $19) RETURNING id"},
+    [PG_EVENT_NEXT_ID] = {"event_next_id",
+                          "SELECT nextval(pg_get_serial_sequence('events', 'id'))"},
     [PG_EVENT_GET] = {"event_get", "SELECT " PG_EVENT_COLS " FROM events "
                                    "WHERE program_id = $1 AND ext_id = $2"},
     [PG_EVENT_GET_BY_ID] = {"event_get_by_id", "SELECT " PG_EVENT_COLS " FROM events "
@@ -1497,8 +1501,14 @@ static int pg_event_insert(ly_conn *c, ly_event *ev, ly_error *err)
                        LY_PS(ev->body),
                        LY_PS(ev->request_hash),
                        LY_PS(ev->result),
-                       LY_PI(ev->created_at)};
+                       LY_PI(ev->created_at),
+                       LY_PI(ev->id)};
     return pg_insert(pg(c), PG_EVENT_INSERT, p, LY_NPARAMS(p), &ev->id, err);
+}
+
+static int pg_event_next_id(ly_conn *c, int64_t *id, ly_error *err)
+{
+    return pg_scalar(pg(c), PG_EVENT_NEXT_ID, id, err);
 }
 
 static int pg_event_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *ext_id,
@@ -1763,6 +1773,7 @@ const ly_store_ops ly__postgres_ops = {
     .members_inactive = pg_members_inactive,
     .activity = pg_activity,
     .event_insert = pg_event_insert,
+    .event_next_id = pg_event_next_id,
     .event_get = pg_event_get,
     .event_get_by_id = pg_event_get_by_id,
     .event_update = pg_event_update,

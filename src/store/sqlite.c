@@ -91,6 +91,7 @@ enum {
     SQ_MEMBERS_INACTIVE,
     SQ_ACTIVITY,
     SQ_EVENT_INSERT,
+    SQ_EVENT_NEXT_ID,
     SQ_EVENT_GET,
     SQ_EVENT_GET_BY_ID,
     SQ_EVENT_UPDATE,
@@ -289,12 +290,14 @@ static const struct {
                      "WHERE a.program_id = ?1 AND a.member_id = ?2 AND a.kind = 'member' "
                      "AND p.entry_id < ?3 ORDER BY p.entry_id DESC, a.asset LIMIT ?4"},
     [SQ_EVENT_INSERT] = {"event_insert",
-                         "INSERT INTO events (program_id, ext_id, type, member_id, amount, "
+                         "INSERT INTO events (id, program_id, ext_id, type, member_id, amount, "
                          "currency, occurred_at, original_id, points, credit, returned_amount, "
                          "reversed_points, reversed_credit, returned_items, entry_id, body, "
-                         "request_hash, result, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), "
-                         "?5, ?6, ?7, NULLIF(?8, 0), ?9, ?10, ?11, ?12, ?13, ?14, NULLIF(?15, 0), "
-                         "?16, ?17, ?18, ?19)"},
+                         "request_hash, result, created_at) VALUES (NULLIF(?20, 0), ?1, ?2, ?3, "
+                         "NULLIF(?4, 0), ?5, ?6, ?7, NULLIF(?8, 0), ?9, ?10, ?11, ?12, ?13, ?14, "
+                         "NULLIF(?15, 0), ?16, ?17, ?18, ?19)"},
+    /* The writer holds the write lock: no other connection takes it meanwhile. */
+    [SQ_EVENT_NEXT_ID] = {"event_next_id", "SELECT COALESCE(MAX(id), 0) + 1 FROM events"},
     [SQ_EVENT_GET] = {"event_get", "SELECT " SQ_EVENT_COLS " FROM events "
                                    "WHERE program_id = ?1 AND ext_id = ?2"},
     [SQ_EVENT_GET_BY_ID] = {"event_get_by_id", "SELECT " SQ_EVENT_COLS " FROM events "
@@ -1590,7 +1593,8 @@ static int sq_event_insert(ly_conn *c, ly_event *ev, ly_error *err)
                        LY_PS(ev->body),
                        LY_PS(ev->request_hash),
                        LY_PS(ev->result),
-                       LY_PI(ev->created_at)};
+                       LY_PI(ev->created_at),
+                       LY_PI(ev->id)};
     int rc = sq_exec(sq(c), SQ_EVENT_INSERT, p, LY_NPARAMS(p), NULL, err);
     if (rc == 0)
         ev->id = sqlite3_last_insert_rowid(sq(c)->db);
@@ -1613,6 +1617,11 @@ static int sq_event_get_by_id(ly_conn *c, ly_arena *a, int64_t program_id, int64
     ly_sqlparam p[] = {LY_PI(program_id), LY_PI(id)};
     int rc = sq_one(sq(c), SQ_EVENT_GET_BY_ID, p, LY_NPARAMS(p), a, sq_read_event, out, err);
     return rc == LY_ENOTFOUND ? ly__store_not_found(err, "event", id) : rc;
+}
+
+static int sq_event_next_id(ly_conn *c, int64_t *id, ly_error *err)
+{
+    return sq_scalar(sq(c), SQ_EVENT_NEXT_ID, id, err);
 }
 
 static int sq_event_update(ly_conn *c, const ly_event *ev, ly_error *err)
@@ -1860,6 +1869,7 @@ const ly_store_ops ly__sqlite_ops = {
     .members_inactive = sq_members_inactive,
     .activity = sq_activity,
     .event_insert = sq_event_insert,
+    .event_next_id = sq_event_next_id,
     .event_get = sq_event_get,
     .event_get_by_id = sq_event_get_by_id,
     .event_update = sq_event_update,

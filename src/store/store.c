@@ -486,6 +486,11 @@ int ly_store_event_insert(ly_conn *c, ly_event *ev, ly_error *err)
     return c->ops->event_insert(c, ev, err);
 }
 
+int ly_store_event_next_id(ly_conn *c, int64_t *id, ly_error *err)
+{
+    return c->ops->event_next_id(c, id, err);
+}
+
 int ly_store_event_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *ext_id,
                        ly_event *out, ly_error *err)
 {

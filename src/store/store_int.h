@@ -147,6 +147,7 @@ struct ly_store_ops {
     int (*activity)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
                     int64_t before_entry, int limit, ly_activity **out, size_t *n, ly_error *err);
     int (*event_insert)(ly_conn *c, ly_event *ev, ly_error *err);
+    int (*event_next_id)(ly_conn *c, int64_t *id, ly_error *err);
     int (*event_get)(ly_conn *c, ly_arena *a, int64_t program_id, const char *ext_id, ly_event *out,
                      ly_error *err);
     int (*event_get_by_id)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t id, ly_event *out,

@@ -155,8 +155,8 @@ describe('ledger: races', () => {
 
 // On SQLite the writer runs the requests it has queued in one transaction
 // without a savepoint each, and runs the transaction again, a savepoint per
-// request, only when one is refused after it wrote: a purchase refused by a
-// rule comes after its event row was written.
+// request, only when one is refused after it wrote: here a purchase that
+// enrols its buyer and is then refused by a rule.
 describe('ledger: refusals after writing, among many writes at once', () => {
     let srv;
 
@@ -177,9 +177,10 @@ describe('ledger: refusals after writing, among many writes at once', () => {
         const rule = uniq('overflow-');
         await rulesApi(srv).create({ id: rule, on: 'purchase', when: 'event.amount * 4611686018427387904 > 0', effect: { points: 1 } });
         const m = await L.enrol({});
-        const sent = Array.from({ length: 90 }, (_, i) => ({ id: uniq(`order-${i}-`), bad: i % 3 === 0 }));
-        const answers = await Promise.all(sent.map((e) =>
-            srv.request('POST', '/v1/events', { body: { id: e.id, type: 'purchase', member: m.id, amount: e.bad ? 2 : 1 } })));
+        const sent = Array.from({ length: 90 }, (_, i) => ({ id: uniq(`order-${i}-`), bad: i % 3 === 0, email: `${uniq(`walkin-${i}-`)}@example.com` }));
+        const answers = await Promise.all(sent.map((e) => srv.request('POST', '/v1/events', {
+            body: e.bad ? { id: e.id, type: 'purchase', member: { email: e.email }, enroll: true, amount: 2 } : { id: e.id, type: 'purchase', member: m.id, amount: 1 },
+        })));
         let earned = 0;
         const problems = [];
         answers.forEach((r, i) => {
@@ -191,8 +192,12 @@ describe('ledger: refusals after writing, among many writes at once', () => {
         assert.equal(earned, 60, 'each good purchase earns the rule\'s point');
         const b = await L.balance(m.id);
         assert.equal(b.points.balance, earned, 'the balance is what the answered purchases earned');
-        // Nothing of a refused purchase was kept: its id is free, and a good
-        // purchase's is taken with its answer.
+        // Nothing of a refused purchase was kept: no member with its email,
+        // and its id is free; a good purchase's id is taken with its answer.
+        for (const e of sent.filter((x) => x.bad)) {
+            const found = await srv.request('GET', `/v1/members?email=${encodeURIComponent(e.email)}`);
+            assert.equal(found.status, 404, `${e.email}: ${found.status} ${found.text.slice(0, 200)}`);
+        }
         const freed = await srv.request('POST', '/v1/events', { body: { id: sent[0].id, type: 'purchase', member: m.id, amount: 1 } });
         assert.equal(freed.status, 201, freed.text);
         const again = await srv.request('POST', '/v1/events', { body: { id: sent[1].id, type: 'purchase', member: m.id, amount: 1 } });
