@@ -21,7 +21,7 @@
  * event id (so a new one) and points earned:
  *   program_get;                                           -- reads
  *   member_lock (which also says whether it is active);
- *   event_insert;                                          -- the event row
+ *   event_next_id;                                         -- the event's id
  *   account_balance;                                       -- the balance before
  *   entry_insert; account_add + posting_add for the        -- the earn entry
  *     member, posting_add for the program's issued account
@@ -31,7 +31,7 @@
  *   account_balance, then lots_totals + lots_groups when   -- the answer's balance,
  *     the account holds something, for points and credit  --   from index ranges
  *     (credit holds nothing here: 2 statements for it);
- *   event_update                                           -- the answer kept
+ *   event_insert                                           -- its row and answer
  * (Loyal settles the lots against the balance only when the balance was
  * negative before the purchase, which never happens here: purchases only.)
  * With GROUP 1 each purchase is its own BEGIN IMMEDIATE ... COMMIT (one
@@ -60,6 +60,7 @@ enum {
     RELEASE,
     PROGRAM_GET,
     MEMBER_LOCK,
+    EVENT_NEXT_ID,
     EVENT_INSERT,
     ENTRY_INSERT,
     ACCOUNT_ADD,
@@ -71,7 +72,6 @@ enum {
     LOTS_TOTALS,
     LOTS_GROUPS,
     MEMBER_PURCHASE,
-    EVENT_UPDATE,
     NSTMTS
 };
 
@@ -83,12 +83,13 @@ static const char *const sql[NSTMTS] = {
     [PROGRAM_GET] = "SELECT id, name, currency, timezone, point_value_minor, settings, "
                     "created_at, updated_at FROM programs WHERE id = ?1",
     [MEMBER_LOCK] = "SELECT status = 'active' FROM members WHERE program_id = ?1 AND id = ?2",
-    [EVENT_INSERT] = "INSERT INTO events (program_id, ext_id, type, member_id, amount, "
+    [EVENT_NEXT_ID] = "SELECT COALESCE(MAX(id), 0) + 1 FROM events",
+    [EVENT_INSERT] = "INSERT INTO events (id, program_id, ext_id, type, member_id, amount, "
                      "currency, occurred_at, original_id, points, credit, returned_amount, "
                      "reversed_points, reversed_credit, returned_items, entry_id, body, "
-                     "request_hash, result, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), "
-                     "?5, ?6, ?7, NULLIF(?8, 0), ?9, ?10, ?11, ?12, ?13, ?14, NULLIF(?15, 0), "
-                     "?16, ?17, ?18, ?19)",
+                     "request_hash, result, created_at) VALUES (NULLIF(?20, 0), ?1, ?2, ?3, "
+                     "NULLIF(?4, 0), ?5, ?6, ?7, NULLIF(?8, 0), ?9, ?10, ?11, ?12, ?13, ?14, "
+                     "NULLIF(?15, 0), ?16, ?17, ?18, ?19)",
     [ENTRY_INSERT] = "INSERT INTO entries (program_id, member_id, kind, event_id, ref_entry_id, "
                      "memo, data, effective_at, created_at) VALUES (?1, ?2, ?3, NULLIF(?4, 0), "
                      "NULLIF(?5, 0), ?6, ?7, ?8, ?9)",
@@ -121,9 +122,6 @@ static const char *const sql[NSTMTS] = {
                         "THEN max(COALESCE(last_purchase_at, ?3), ?3) "
                         "ELSE last_purchase_at END, last_activity_at = ?3 "
                         "WHERE program_id = ?1 AND id = ?2",
-    [EVENT_UPDATE] = "UPDATE events SET entry_id = NULLIF(?3, 0), points = ?4, credit = ?5, "
-                     "returned_amount = ?6, reversed_points = ?7, reversed_credit = ?8, "
-                     "returned_items = ?9, result = ?10 WHERE program_id = ?1 AND id = ?2",
 };
 
 static sqlite3 *db;
@@ -416,12 +414,9 @@ static void purchase(int64_t member, int64_t amount)
     if (rows(MEMBER_LOCK, bindp(MEMBER_LOCK, "ii", prog, member), NULL, -1, NULL) != 1)
         die("member lock");
 
-    /* The event row. */
-    run(EVENT_INSERT,
-        bindp(EVENT_INSERT, "issiisiiiiiiisisssi", prog, ext_id, "purchase", member, amount, "USD",
-              now, (int64_t)0, (int64_t)0, (int64_t)0, (int64_t)0, (int64_t)0, (int64_t)0,
-              (const char *)NULL, (int64_t)0, body, hash, (const char *)NULL, now));
-    int64_t event_id = sqlite3_last_insert_rowid(db);
+    /* The event's id; its row is written once it is done. */
+    int64_t event_id;
+    rows(EVENT_NEXT_ID, st[EVENT_NEXT_ID], &event_id, -1, NULL);
 
     /* The balance before: lots are settled only after a negative one. */
     int64_t balance;
@@ -467,7 +462,7 @@ static void purchase(int64_t member, int64_t amount)
              NULL, -1, NULL);
     }
 
-    /* The answer, about as Loyal writes it, kept on the event. */
+    /* The answer, about as Loyal writes it, kept with the event's row. */
     format_time(now, when, sizeof when);
     snprintf(result, sizeof result,
              "{\"event_id\":\"%s\",\"type\":\"purchase\",\"member_id\":\"mem_%" PRId64
@@ -477,9 +472,10 @@ static void purchase(int64_t member, int64_t amount)
              "\"expiring\":[]},\"credit\":{\"balance\":%" PRId64 ",\"available\":0}},"
              "\"tier\":null,\"occurred_at\":\"%s\"}",
              ext_id, member, points, points, balance - expired, available, pending, v, when);
-    run(EVENT_UPDATE,
-        bindp(EVENT_UPDATE, "iiiiiiiiss", prog, event_id, entry_id, points, (int64_t)0, (int64_t)0,
-              (int64_t)0, (int64_t)0, (const char *)NULL, result));
+    run(EVENT_INSERT,
+        bindp(EVENT_INSERT, "issiisiiiiiiisisssii", prog, ext_id, "purchase", member, amount, "USD",
+              now, (int64_t)0, points, (int64_t)0, (int64_t)0, (int64_t)0, (int64_t)0,
+              (const char *)NULL, entry_id, body, hash, result, now, event_id));
 }
 
 int main(int argc, char **argv)

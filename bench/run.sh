@@ -874,11 +874,11 @@ if part write; then
   foreign keys on, the same page cache, $PURCHASE_MEMBERS members), committing
   every GROUP purchases, as Loyal does (without savepoints for single
   purchases, inside one for the batches): the program, the member's lock, the
-  event row, the balance before, the earn entry with the member account's
-  update and its two postings, the lot, the member's
-  purchase totals, the balances of points (with the pending and expired sums
-  and next expiry dates of its lots) and credit for the answer, and the
-  answer kept on the event: 15 statements per purchase (see the comment at
+  event's id, the balance before, the earn entry with the member account's
+  update and its two postings, the lot, the member's purchase totals, the
+  balances of points (with the pending and expired sums and next expiry
+  dates of its lots) and credit for the answer, and the event's row with
+  its answer: 15 statements per purchase (see the comment at
   the top of the file). No HTTP, no JSON parsing, no API key check (Loyal
   reads the key in a read transaction of its own per request). It ran for
   $DURATION at Loyal's group size, then for $DURATION at $BATCH_SIZE per
