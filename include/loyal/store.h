@@ -312,9 +312,17 @@ typedef struct ly_lot_summary {
     size_t ngroups;
 } ly_lot_summary;
 
-int ly_store_lots_summary(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
-                          const char *asset, int64_t as_of, int max_groups, ly_lot_summary *out,
-                          ly_error *err);
+/* A member's balance of one asset, and the summary of its lots. */
+typedef struct ly_asset_balance {
+    int64_t balance; /* the member account's (0: none yet) */
+    ly_lot_summary lots;
+} ly_asset_balance;
+
+/* The member's points (out[0]) and credit (out[1]) with their lots as of
+ * as_of: pending and expired sums, and for points the next max_groups
+ * expiry dates with what expires on each. One statement. */
+int ly_store_member_balances(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                             int64_t as_of, int max_groups, ly_asset_balance out[2], ly_error *err);
 /* Lots an entry created, by id. */
 int ly_store_lots_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
                            ly_lot **out, size_t *n, ly_error *err);

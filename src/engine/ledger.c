@@ -268,52 +268,42 @@ struct balance_ctx {
     ly_balance *out;
 };
 
-static int asset_balance(ly_conn *c, struct balance_ctx *b, const char *asset, int64_t *balance,
-                         int64_t *available, int64_t *pending, ly_error *err)
+/* An asset's balance, available and pending amounts from its account and
+ * lots: lots past their date are gone as of then, whether or not the expiry
+ * job has run. */
+static void asset_balance(const ly_asset_balance *ab, int64_t *balance, int64_t *available,
+                          int64_t *pending)
 {
-    ly_lot_summary sum;
-    int points = strcmp(asset, "points") == 0;
-    int rc =
-        ly_store_account_balance(c, b->program_id, b->member_id, "member", asset, balance, err);
-    memset(&sum, 0, sizeof sum);
-    /* Lots sum to max(balance, 0): with nothing to hold, there are none. */
-    if (rc == LY_OK && *balance > 0)
-        rc = ly_store_lots_summary(c, b->a, b->program_id, b->member_id, asset, b->as_of,
-                                   points ? EXPIRING_MAX : 0, &sum, err);
-    if (rc != LY_OK)
-        return rc;
-    *available = (*balance > 0 ? *balance : 0) - sum.pending - sum.expired;
+    *available = (ab->balance > 0 ? ab->balance : 0) - ab->lots.pending - ab->lots.expired;
     if (pending)
-        *pending = sum.pending;
-    /* Lots past their date are gone as of then, whether or not the expiry
-     * job has run. */
-    *balance -= sum.expired;
-    if (points) {
-        ly_balance *out = b->out;
-        out->expiring = ly_arena_calloc(b->a, EXPIRING_MAX * sizeof *out->expiring);
-        if (!out->expiring)
-            return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
-        for (size_t i = 0; i < sum.ngroups && i < EXPIRING_MAX; i++) {
-            out->expiring[i].points = sum.groups[i].amount;
-            out->expiring[i].expires_at = sum.groups[i].expires_at;
-        }
-        out->nexpiring = sum.ngroups < EXPIRING_MAX ? sum.ngroups : EXPIRING_MAX;
-    }
-    return LY_OK;
+        *pending = ab->lots.pending;
+    *balance = ab->balance - ab->lots.expired;
 }
 
 static int do_balance(ly_conn *c, void *vctx, ly_error *err)
 {
     struct balance_ctx *b = vctx;
     ly_balance *out = b->out;
+    ly_asset_balance ab[2];
     memset(out, 0, sizeof *out);
     out->member_id = b->member_id;
     out->as_of = b->as_of;
-    int rc = asset_balance(c, b, "points", &out->points_balance, &out->points_available,
-                           &out->points_pending, err);
-    if (rc == LY_OK)
-        rc = asset_balance(c, b, "credit", &out->credit_balance, &out->credit_available, NULL, err);
-    return rc;
+    int rc = ly_store_member_balances(c, b->a, b->program_id, b->member_id, b->as_of, EXPIRING_MAX,
+                                      ab, err);
+    if (rc != LY_OK)
+        return rc;
+    asset_balance(&ab[0], &out->points_balance, &out->points_available, &out->points_pending);
+    asset_balance(&ab[1], &out->credit_balance, &out->credit_available, NULL);
+    const ly_lot_summary *lots = &ab[0].lots;
+    out->nexpiring = lots->ngroups < EXPIRING_MAX ? lots->ngroups : EXPIRING_MAX;
+    out->expiring = ly_arena_calloc(b->a, EXPIRING_MAX * sizeof *out->expiring);
+    if (!out->expiring)
+        return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+    for (size_t i = 0; i < out->nexpiring; i++) {
+        out->expiring[i].points = lots->groups[i].amount;
+        out->expiring[i].expires_at = lots->groups[i].expires_at;
+    }
+    return LY_OK;
 }
 
 int ly_balance_get(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id, int64_t as_of,

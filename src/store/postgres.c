@@ -76,8 +76,7 @@ enum {
     PG_ACCOUNT_POSTED,
     PG_LOT_INSERT,
     PG_LOTS_OPEN,
-    PG_LOTS_TOTALS,
-    PG_LOTS_GROUPS,
+    PG_MEMBER_BALANCES,
     PG_LOTS_OF_ENTRY,
     PG_CONSUMPTION_INSERT,
     PG_CONSUMPTIONS_OF_ENTRY,
@@ -264,18 +263,23 @@ static const struct {
     [PG_LOTS_OPEN] = {"lots_open", "SELECT " PG_LOT_COLS " FROM lots WHERE program_id = $1 "
                                    "AND member_id = $2 AND asset = $3 AND remaining > 0 "
                                    "ORDER BY expires_at ASC NULLS LAST, created_at, id"},
-    [PG_LOTS_TOTALS] = {"lots_totals",
-                        "SELECT (SELECT COALESCE(SUM(remaining), 0) FROM lots "
-                        "WHERE program_id = $1 AND member_id = $2 AND asset = $3 AND remaining > 0 "
-                        "AND available_at > $4 AND available_at > created_at "
-                        "AND (expires_at IS NULL OR expires_at > $4)), "
-                        "(SELECT COALESCE(SUM(remaining), 0) FROM lots "
-                        "WHERE program_id = $1 AND member_id = $2 AND asset = $3 AND remaining > 0 "
-                        "AND expires_at <= $4)"},
-    [PG_LOTS_GROUPS] = {"lots_groups",
-                        "SELECT SUM(remaining), expires_at FROM lots WHERE program_id = $1 "
-                        "AND member_id = $2 AND asset = $3 AND remaining > 0 AND expires_at > $4 "
-                        "GROUP BY expires_at ORDER BY expires_at LIMIT $5"},
+    /* A member's accounts with the pending and expired sums of their lots,
+     * then the points lots' next expiry dates: index ranges, one statement. */
+    [PG_MEMBER_BALANCES] =
+        {"member_balances",
+         "SELECT 0, a.asset, a.balance, "
+         "(SELECT COALESCE(SUM(l.remaining), 0) FROM lots l WHERE l.program_id = $1 "
+         "AND l.member_id = $2 AND l.asset = a.asset AND l.remaining > 0 "
+         "AND l.available_at > $3::bigint AND l.available_at > l.created_at "
+         "AND (l.expires_at IS NULL OR l.expires_at > $3::bigint))::bigint, "
+         "(SELECT COALESCE(SUM(l.remaining), 0) FROM lots l WHERE l.program_id = $1 "
+         "AND l.member_id = $2 AND l.asset = a.asset AND l.remaining > 0 "
+         "AND l.expires_at <= $3::bigint)::bigint "
+         "FROM accounts a WHERE a.program_id = $1 AND a.member_id = $2 AND a.kind = 'member' "
+         "UNION ALL SELECT * FROM (SELECT 1, 'points', SUM(remaining)::bigint, expires_at, "
+         "0::bigint FROM lots WHERE program_id = $1 AND member_id = $2 AND asset = 'points' "
+         "AND remaining > 0 AND expires_at > $3::bigint GROUP BY expires_at "
+         "ORDER BY expires_at LIMIT $4) g"},
     [PG_LOTS_OF_ENTRY] = {"lots_of_entry", "SELECT " PG_LOT_COLS " FROM lots "
                                            "WHERE program_id = $1 AND entry_id = $2 ORDER BY id"},
     /* The lot moves only within 0..amount; when it cannot, nothing is
@@ -1379,32 +1383,26 @@ static int pg_lot_insert(ly_conn *c, ly_lot *l, ly_error *err)
         *(out) = arr_;                                                                             \
     } while (0)
 
-static int pg_read_group(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
+static int pg_read_balance_row(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err)
 {
-    ly_lot_group *g = out;
-    if (pg_int(r, row, 0, &g->amount, err) < 0 || pg_int(r, row, 1, &g->expires_at, err) < 0)
+    ly__balance_row *b = out;
+    b->points = strcmp(PQgetvalue(r, row, 1), "points") == 0;
+    b->asset_known = b->points || strcmp(PQgetvalue(r, row, 1), "credit") == 0;
+    if (pg_int(r, row, 0, &b->kind, err) < 0)
         return LY_EINTERNAL;
+    for (int i = 0; i < 3; i++)
+        if (pg_int(r, row, 2 + i, &b->v[i], err) < 0)
+            return LY_EINTERNAL;
     return 0;
 }
 
-static int pg_lots_summary(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
-                           const char *asset, int64_t as_of, int max_groups, ly_lot_summary *out,
-                           ly_error *err)
+static int pg_member_balances(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                              int64_t as_of, int max_groups, ly__balance_row **rows, size_t *n,
+                              ly_error *err)
 {
-    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PS(asset), LY_PI(as_of),
-                       LY_PI(max_groups)};
-    PGresult *r;
-    memset(out, 0, sizeof *out);
-    int rc = pg_run(pg(c), PG_LOTS_TOTALS, p, 4, &r, err);
-    if (rc < 0)
-        return rc;
-    if (PQntuples(r) != 1 || pg_int(r, 0, 0, &out->pending, err) < 0 ||
-        pg_int(r, 0, 1, &out->expired, err) < 0)
-        rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL, "lots_totals gave no row");
-    PQclear(r);
-    if (rc < 0)
-        return rc;
-    PG_ALL(c, PG_LOTS_GROUPS, p, a, pg_read_group, ly_lot_group, &out->groups, &out->ngroups, err);
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PI(as_of), LY_PI(max_groups)};
+    int rc;
+    PG_ALL(c, PG_MEMBER_BALANCES, p, a, pg_read_balance_row, ly__balance_row, rows, n, err);
     return rc < 0 ? rc : 0;
 }
 
@@ -1764,7 +1762,7 @@ const ly_store_ops ly__postgres_ops = {
     .account_balance = pg_account_balance,
     .lot_insert = pg_lot_insert,
     .lots_open = pg_lots_open,
-    .lots_summary = pg_lots_summary,
+    .member_balances = pg_member_balances,
     .savepoint = pg_savepoint,
     .lots_of_entry = pg_lots_of_entry,
     .consumption_insert = pg_consumption_insert,

@@ -81,8 +81,7 @@ enum {
     SQ_ACCOUNT_BALANCE,
     SQ_LOT_INSERT,
     SQ_LOTS_OPEN,
-    SQ_LOTS_TOTALS,
-    SQ_LOTS_GROUPS,
+    SQ_MEMBER_BALANCES,
     SQ_LOTS_OF_ENTRY,
     SQ_LOT_CONSUME,
     SQ_CONSUMPTION_INSERT,
@@ -247,18 +246,21 @@ static const struct {
     [SQ_LOTS_OPEN] = {"lots_open", "SELECT " SQ_LOT_COLS " FROM lots WHERE program_id = ?1 "
                                    "AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
                                    "ORDER BY expires_at IS NULL, expires_at, created_at, id"},
-    [SQ_LOTS_TOTALS] = {"lots_totals",
-                        "SELECT (SELECT COALESCE(SUM(remaining), 0) FROM lots "
-                        "WHERE program_id = ?1 AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
-                        "AND available_at > ?4 AND available_at > created_at "
-                        "AND (expires_at IS NULL OR expires_at > ?4)), "
-                        "(SELECT COALESCE(SUM(remaining), 0) FROM lots "
-                        "WHERE program_id = ?1 AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
-                        "AND expires_at <= ?4)"},
-    [SQ_LOTS_GROUPS] = {"lots_groups",
-                        "SELECT SUM(remaining), expires_at FROM lots WHERE program_id = ?1 "
-                        "AND member_id = ?2 AND asset = ?3 AND remaining > 0 AND expires_at > ?4 "
-                        "GROUP BY expires_at ORDER BY expires_at LIMIT ?5"},
+    /* A member's accounts with the pending and expired sums of their lots,
+     * then the points lots' next expiry dates: index ranges, one statement. */
+    [SQ_MEMBER_BALANCES] =
+        {"member_balances",
+         "SELECT 0, a.asset, a.balance, "
+         "(SELECT COALESCE(SUM(l.remaining), 0) FROM lots l WHERE l.program_id = ?1 "
+         "AND l.member_id = ?2 AND l.asset = a.asset AND l.remaining > 0 AND l.available_at > ?3 "
+         "AND l.available_at > l.created_at AND (l.expires_at IS NULL OR l.expires_at > ?3)), "
+         "(SELECT COALESCE(SUM(l.remaining), 0) FROM lots l WHERE l.program_id = ?1 "
+         "AND l.member_id = ?2 AND l.asset = a.asset AND l.remaining > 0 "
+         "AND l.expires_at <= ?3) "
+         "FROM accounts a WHERE a.program_id = ?1 AND a.member_id = ?2 AND a.kind = 'member' "
+         "UNION ALL SELECT * FROM (SELECT 1, 'points', SUM(remaining), expires_at, 0 FROM lots "
+         "WHERE program_id = ?1 AND member_id = ?2 AND asset = 'points' AND remaining > 0 "
+         "AND expires_at > ?3 GROUP BY expires_at ORDER BY expires_at LIMIT ?4)"},
     [SQ_LOTS_OF_ENTRY] = {"lots_of_entry", "SELECT " SQ_LOT_COLS " FROM lots "
                                            "WHERE program_id = ?1 AND entry_id = ?2 ORDER BY id"},
     [SQ_LOT_CONSUME] = {"lot_consume",
@@ -1468,34 +1470,26 @@ static int sq_lot_insert(ly_conn *c, ly_lot *l, ly_error *err)
         *(out) = arr_;                                                                             \
     } while (0)
 
-static int sq_read_totals(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+static int sq_read_balance_row(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
 {
-    ly_lot_summary *s = out;
-    s->pending = sqlite3_column_int64(st, 0);
-    s->expired = sqlite3_column_int64(st, 1);
+    ly__balance_row *r = out;
+    const char *asset = (const char *)sqlite3_column_text(st, 1);
+    r->kind = sqlite3_column_int64(st, 0);
+    r->points = asset && strcmp(asset, "points") == 0;
+    r->asset_known = r->points || (asset && strcmp(asset, "credit") == 0);
+    for (int i = 0; i < 3; i++)
+        r->v[i] = sqlite3_column_int64(st, 2 + i);
     return 0;
 }
 
-static int sq_read_group(sqlite3_stmt *st, ly_arena *a, void *out, ly_error *err)
+static int sq_member_balances(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                              int64_t as_of, int max_groups, ly__balance_row **rows, size_t *n,
+                              ly_error *err)
 {
-    ly_lot_group *g = out;
-    g->amount = sqlite3_column_int64(st, 0);
-    g->expires_at = sqlite3_column_int64(st, 1);
-    return 0;
-}
-
-static int sq_lots_summary(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
-                           const char *asset, int64_t as_of, int max_groups, ly_lot_summary *out,
-                           ly_error *err)
-{
-    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PS(asset), LY_PI(as_of),
-                       LY_PI(max_groups)};
-    memset(out, 0, sizeof *out);
-    int rc = sq_one(sq(c), SQ_LOTS_TOTALS, p, 4, a, sq_read_totals, out, err);
-    if (rc < 0)
-        return rc;
-    SQ_ALL(c, SQ_LOTS_GROUPS, p, a, sq_read_group, ly_lot_group, &out->groups, &out->ngroups, err);
-    return rc < 0 ? rc : 0;
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(member_id), LY_PI(as_of), LY_PI(max_groups)};
+    int rc;
+    SQ_ALL(c, SQ_MEMBER_BALANCES, p, a, sq_read_balance_row, ly__balance_row, rows, n, err);
+    return rc;
 }
 
 static int sq_lots_open(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
@@ -1859,7 +1853,7 @@ const ly_store_ops ly__sqlite_ops = {
     .account_balance = sq_account_balance,
     .lot_insert = sq_lot_insert,
     .lots_open = sq_lots_open,
-    .lots_summary = sq_lots_summary,
+    .member_balances = sq_member_balances,
     .savepoint = sq_savepoint,
     .changes = sq_changes,
     .lots_of_entry = sq_lots_of_entry,

@@ -418,11 +418,38 @@ int ly_store_lots_open(ly_conn *c, ly_arena *a, int64_t program_id, int64_t memb
     return c->ops->lots_open(c, a, program_id, member_id, asset, out, n, err);
 }
 
-int ly_store_lots_summary(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
-                          const char *asset, int64_t as_of, int max_groups, ly_lot_summary *out,
-                          ly_error *err)
+int ly_store_member_balances(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                             int64_t as_of, int max_groups, ly_asset_balance out[2], ly_error *err)
 {
-    return c->ops->lots_summary(c, a, program_id, member_id, asset, as_of, max_groups, out, err);
+    ly__balance_row *rows;
+    size_t n;
+    memset(out, 0, 2 * sizeof *out);
+    int rc =
+        c->ops->member_balances(c, a, program_id, member_id, as_of, max_groups, &rows, &n, err);
+    if (rc != LY_OK)
+        return rc;
+    size_t ngroups = 0;
+    for (size_t i = 0; i < n; i++)
+        ngroups += rows[i].kind == 1;
+    if (ngroups && !(out[0].lots.groups = ly_arena_calloc(a, ngroups * sizeof(ly_lot_group))))
+        return ly__store_nomem(err);
+    for (size_t i = 0; i < n; i++) {
+        ly_asset_balance *b = &out[rows[i].points ? 0 : 1];
+        if (rows[i].kind == 0 && rows[i].asset_known) {
+            b->balance = rows[i].v[0];
+            b->lots.pending = rows[i].v[1];
+            b->lots.expired = rows[i].v[2];
+        } else if (rows[i].points) {
+            /* In date order, whatever order the rows came in (few, and
+             * sorted already as a rule). */
+            ly_lot_group *g = b->lots.groups, x = {rows[i].v[0], rows[i].v[1]};
+            size_t k = b->lots.ngroups++;
+            for (; k > 0 && g[k - 1].expires_at > x.expires_at; k--)
+                g[k] = g[k - 1];
+            g[k] = x;
+        }
+    }
+    return LY_OK;
 }
 
 int ly_store_lots_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,

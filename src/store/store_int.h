@@ -65,6 +65,16 @@ typedef struct ly_sqlparam {
     }
 #define LY_NPARAMS(p) ((int)(sizeof(p) / sizeof((p)[0])))
 
+/* A row of the member_balances statement: kind 0 is a member account
+ * (v: balance, pending, expired), kind 1 a group of its points lots by
+ * expiry date (v: amount, expires_at). */
+typedef struct ly__balance_row {
+    int64_t kind;
+    int points;      /* the asset is points */
+    int asset_known; /* points or credit */
+    int64_t v[3];
+} ly__balance_row;
+
 struct ly_store_ops {
     const char *name;
     const ly_migration *migrations;
@@ -128,9 +138,9 @@ struct ly_store_ops {
     int64_t (*changes)(ly_conn *c); /* may be NULL: not counted */
     /* op: 0 SAVEPOINT, 1 RELEASE, 2 ROLLBACK TO (the one savepoint "ly_sp"). */
     int (*savepoint)(ly_conn *c, int op, ly_error *err);
-    int (*lots_summary)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
-                        const char *asset, int64_t as_of, int max_groups, ly_lot_summary *out,
-                        ly_error *err);
+    int (*member_balances)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
+                           int64_t as_of, int max_groups, ly__balance_row **rows, size_t *n,
+                           ly_error *err);
     int (*lots_open)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
                      const char *asset, ly_lot **out, size_t *n, ly_error *err);
     int (*lots_of_entry)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
