@@ -28,9 +28,8 @@
  *     (which keeps no running balance);
  *   lot_insert;                                            -- its lot
  *   member_purchase;                                       -- purchase totals
- *   account_balance, then lots_totals + lots_groups when   -- the answer's balance,
- *     the account holds something, for points and credit  --   from index ranges
- *     (credit holds nothing here: 2 statements for it);
+ *   member_balances (both accounts, their lots' sums and   -- the answer's balance,
+ *     the next expiry dates, in one statement);           --   from index ranges
  *   event_insert                                           -- its row and answer
  * (Loyal settles the lots against the balance only when the balance was
  * negative before the purchase, which never happens here: purchases only.)
@@ -69,8 +68,7 @@ enum {
     POSTING_ADD,
     LOT_INSERT,
     ACCOUNT_BALANCE,
-    LOTS_TOTALS,
-    LOTS_GROUPS,
+    MEMBER_BALANCES,
     MEMBER_PURCHASE,
     NSTMTS
 };
@@ -106,16 +104,18 @@ static const char *const sql[NSTMTS] = {
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULLIF(?8, 0), ?9)",
     [ACCOUNT_BALANCE] = "SELECT balance FROM accounts WHERE program_id = ?1 AND member_id = ?2 "
                         "AND kind = ?3 AND asset = ?4",
-    [LOTS_TOTALS] = "SELECT (SELECT COALESCE(SUM(remaining), 0) FROM lots "
-                    "WHERE program_id = ?1 AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
-                    "AND available_at > ?4 AND available_at > created_at "
-                    "AND (expires_at IS NULL OR expires_at > ?4)), "
-                    "(SELECT COALESCE(SUM(remaining), 0) FROM lots "
-                    "WHERE program_id = ?1 AND member_id = ?2 AND asset = ?3 AND remaining > 0 "
-                    "AND expires_at <= ?4)",
-    [LOTS_GROUPS] = "SELECT SUM(remaining), expires_at FROM lots WHERE program_id = ?1 "
-                    "AND member_id = ?2 AND asset = ?3 AND remaining > 0 AND expires_at > ?4 "
-                    "GROUP BY expires_at ORDER BY expires_at LIMIT ?5",
+    [MEMBER_BALANCES] =
+        "SELECT 0, a.asset, a.balance, "
+        "(SELECT COALESCE(SUM(l.remaining), 0) FROM lots l WHERE l.program_id = ?1 "
+        "AND l.member_id = ?2 AND l.asset = a.asset AND l.remaining > 0 AND l.available_at > ?3 "
+        "AND l.available_at > l.created_at AND (l.expires_at IS NULL OR l.expires_at > ?3)), "
+        "(SELECT COALESCE(SUM(l.remaining), 0) FROM lots l WHERE l.program_id = ?1 "
+        "AND l.member_id = ?2 AND l.asset = a.asset AND l.remaining > 0 "
+        "AND l.expires_at <= ?3) "
+        "FROM accounts a WHERE a.program_id = ?1 AND a.member_id = ?2 AND a.kind = 'member' "
+        "UNION ALL SELECT * FROM (SELECT 1, 'points', SUM(remaining), expires_at, 0 FROM lots "
+        "WHERE program_id = ?1 AND member_id = ?2 AND asset = 'points' AND remaining > 0 "
+        "AND expires_at > ?3 GROUP BY expires_at ORDER BY expires_at LIMIT ?4)",
     [MEMBER_PURCHASE] = "UPDATE members SET lifetime_spend = checked_add(lifetime_spend, ?4), "
                         "purchase_count = checked_add(purchase_count, ?5), "
                         "last_purchase_at = CASE WHEN ?5 > 0 "
@@ -387,7 +387,7 @@ static void purchase(int64_t member, int64_t amount)
     static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
     static const char hexd[] = "0123456789abcdef";
     const int64_t prog = 1;
-    int64_t now = now_ms(), v;
+    int64_t now = now_ms();
     char ext_id[25] = "evt_", hash[65], body[160], result[640], when[80];
     /* Loyal's event ids: 10 characters of the time, then 10 random ones. */
     uint64_t t = (uint64_t)now, r = next_rand();
@@ -439,28 +439,27 @@ static void purchase(int64_t member, int64_t amount)
     /* The member's purchase totals and last activity. */
     run(MEMBER_PURCHASE, bindp(MEMBER_PURCHASE, "iiiii", prog, member, now, amount, (int64_t)1));
 
-    /* The answer's balance, as of now, for points and credit: the account,
-     * then, when it holds something, the pending and expired sums and the
-     * next expiry dates (at most 20 for points, none for credit) from the
-     * lots' index ranges. The credit account holds nothing here. */
-    int64_t pending = 0, expired = 0, as_of = now_ms();
-    rows(ACCOUNT_BALANCE, bindp(ACCOUNT_BALANCE, "iiss", prog, member, "member", "points"),
-         &balance, -1, NULL);
-    if (balance > 0) {
-        rows(LOTS_TOTALS, bindp(LOTS_TOTALS, "iisi", prog, member, "points", as_of), &pending, 1,
-             &expired);
-        rows(LOTS_GROUPS, bindp(LOTS_GROUPS, "iisii", prog, member, "points", as_of, (int64_t)20),
-             NULL, -1, NULL);
+    /* The answer's balance, as of now: both accounts with the pending and
+     * expired sums of their lots, and the points' next expiry dates, in one
+     * statement. */
+    int64_t pending = 0, expired = 0, credit = 0, as_of = now_ms();
+    sqlite3_stmt *q = bindp(MEMBER_BALANCES, "iiii", prog, member, as_of, (int64_t)20);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (sqlite3_column_int64(q, 0) != 0)
+            continue;
+        if (strcmp((const char *)sqlite3_column_text(q, 1), "points") == 0) {
+            balance = sqlite3_column_int64(q, 2);
+            pending = sqlite3_column_int64(q, 3);
+            expired = sqlite3_column_int64(q, 4);
+        } else {
+            credit = sqlite3_column_int64(q, 2);
+        }
     }
+    if (rc != SQLITE_DONE)
+        die(sql[MEMBER_BALANCES]);
+    sqlite3_reset(q);
     int64_t available = (balance > 0 ? balance : 0) - pending - expired;
-    rows(ACCOUNT_BALANCE, bindp(ACCOUNT_BALANCE, "iiss", prog, member, "member", "credit"), &v, -1,
-         NULL);
-    if (v > 0) {
-        rows(LOTS_TOTALS, bindp(LOTS_TOTALS, "iisi", prog, member, "credit", as_of), NULL, -1,
-             NULL);
-        rows(LOTS_GROUPS, bindp(LOTS_GROUPS, "iisii", prog, member, "credit", as_of, (int64_t)0),
-             NULL, -1, NULL);
-    }
 
     /* The answer, about as Loyal writes it, kept with the event's row. */
     format_time(now, when, sizeof when);
@@ -471,7 +470,7 @@ static void purchase(int64_t member, int64_t amount)
              "{\"balance\":%" PRId64 ",\"available\":%" PRId64 ",\"pending\":%" PRId64 ","
              "\"expiring\":[]},\"credit\":{\"balance\":%" PRId64 ",\"available\":0}},"
              "\"tier\":null,\"occurred_at\":\"%s\"}",
-             ext_id, member, points, points, balance - expired, available, pending, v, when);
+             ext_id, member, points, points, balance - expired, available, pending, credit, when);
     run(EVENT_INSERT,
         bindp(EVENT_INSERT, "issiisiiiiiiisisssii", prog, ext_id, "purchase", member, amount, "USD",
               now, (int64_t)0, points, (int64_t)0, (int64_t)0, (int64_t)0, (int64_t)0,

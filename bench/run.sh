@@ -878,7 +878,7 @@ if part write; then
   update and its two postings, the lot, the member's purchase totals, the
   balances of points (with the pending and expired sums and next expiry
   dates of its lots) and credit for the answer, and the event's row with
-  its answer: 15 statements per purchase (see the comment at
+  its answer: 12 statements per purchase (see the comment at
   the top of the file). No HTTP, no JSON parsing, no API key check (Loyal
   reads the key in a read transaction of its own per request). It ran for
   $DURATION at Loyal's group size, then for $DURATION at $BATCH_SIZE per
