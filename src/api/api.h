@@ -107,6 +107,9 @@ int ly__body(ly_req *r, const void *fields, json_t **out);
 /* The request's store connection, acquired on first use; NULL (error reply
  * set) when the store cannot give one. */
 ly_conn *ly__db(ly_req *r);
+/* The most events one POST /v1/events/batch holds. */
+#define LY_BATCH_MAX 1000
+
 /* What a write's handler can have worked out before it is queued to the
  * writer: see ly_req.json and ly_req.ev_text. Needs no store; on any
  * failure it leaves the work to the handler. */

@@ -9,8 +9,6 @@
 #include "loyal/json.h"
 #include "loyal/timeutil.h"
 
-#define BATCH_MAX 1000
-
 int ly__reply_result(ly_req *r, int rc, ly_result *res, ly_error *err)
 {
     if (rc != LY_OK)
@@ -176,10 +174,10 @@ int ly__h_events_batch(ly_req *r)
         return LY_EINVAL;
     const json_t *events = json_object_get(body, "events");
     size_t n = json_array_size(events);
-    if (n < 1 || n > BATCH_MAX) {
+    if (n < 1 || n > LY_BATCH_MAX) {
         json_decref(body);
         return ly__fail(r, LY_EINVAL, "invalid_value", "events",
-                        "a batch holds 1 to %d events, not %zu", BATCH_MAX, n);
+                        "a batch holds 1 to %d events, not %zu", LY_BATCH_MAX, n);
     }
     ly_conn *db = ly__db(r);
     if (!db) {

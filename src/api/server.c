@@ -209,9 +209,9 @@ void ly__prepare(ly_req *r)
     size_t n = 1;
     if (r->route->flags & LY_ROUTE_EVENT_BATCH) {
         events = json_object_get(r->json, "events");
-        if (!json_is_array(events))
-            return;
         n = json_array_size(events);
+        if (!json_is_array(events) || n > LY_BATCH_MAX)
+            return; /* refused by the handler */
     } else if (!(r->route->flags & LY_ROUTE_EVENT)) {
         return;
     }
