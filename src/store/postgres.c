@@ -489,6 +489,9 @@ typedef struct pg_conn {
     ly_conn base;
     PGconn *pg;
     unsigned char prepared[PG_NSTMTS];
+    /* A transaction's BEGIN goes with its first statement, in one round trip
+     * (libpq's pipeline mode): begin_due says one is owed, begin_id which. */
+    int begin_due, begin_id;
 } pg_conn;
 
 typedef int (*pg_reader)(const PGresult *r, int row, ly_arena *a, void *out, ly_error *err);
@@ -585,6 +588,45 @@ static int pg_values(const ly_sqlparam *p, int n, char buf[][PG_PARAMBUF], const
 
 /* Runs statement id (preparing it first on this connection); *out is the
  * result to PQclear. */
+/* The BEGIN owed and statement id, sent together and answered together.
+ * The statement's result, or BEGIN's when that failed (the statement's is
+ * then "aborted"); NULL when the connection failed. */
+static PGresult *pg_exec_begun(pg_conn *c, int id, int n, const char *const *vals)
+{
+    PGresult *res[2] = {NULL, NULL}, *x;
+    c->begin_due = 0;
+    if (!PQenterPipelineMode(c->pg))
+        return NULL;
+    if (PQsendQueryPrepared(c->pg, pg_stmts[c->begin_id].name, 0, NULL, NULL, NULL, 0) &&
+        PQsendQueryPrepared(c->pg, pg_stmts[id].name, n, vals, NULL, NULL, 0) &&
+        PQpipelineSync(c->pg)) {
+        /* Each statement's results end with NULL; then comes the sync. */
+        for (int q = 0; q < 2; q++)
+            while ((x = PQgetResult(c->pg)) != NULL) {
+                if (!res[q])
+                    res[q] = x;
+                else
+                    PQclear(x);
+            }
+        while ((x = PQgetResult(c->pg)) != NULL) {
+            int sync = PQresultStatus(x) == PGRES_PIPELINE_SYNC;
+            PQclear(x);
+            if (sync)
+                break;
+        }
+    }
+    /* Left in pipeline mode, the connection is no longer idle, and the pool
+     * reconnects it (pg_check). */
+    (void)PQexitPipelineMode(c->pg);
+    ExecStatusType st = PQresultStatus(res[0]);
+    if (st != PGRES_COMMAND_OK) {
+        PQclear(res[1]);
+        return res[0];
+    }
+    PQclear(res[0]);
+    return res[1];
+}
+
 static int pg_run(pg_conn *c, int id, const ly_sqlparam *p, int n, PGresult **out, ly_error *err)
 {
     char buf[PG_MAXPARAMS][PG_PARAMBUF];
@@ -596,7 +638,10 @@ static int pg_run(pg_conn *c, int id, const ly_sqlparam *p, int n, PGresult **ou
     int rc = pg_prepare(c, id, err);
     if (rc < 0 || (rc = pg_values(p, n, buf, vals, err)) < 0)
         return rc;
-    PGresult *r = PQexecPrepared(c->pg, pg_stmts[id].name, n, vals, NULL, NULL, 0);
+    if (c->begin_due && (rc = pg_prepare(c, c->begin_id, err)) < 0)
+        return rc;
+    PGresult *r = c->begin_due ? pg_exec_begun(c, id, n, vals)
+                               : PQexecPrepared(c->pg, pg_stmts[id].name, n, vals, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         *out = r;
@@ -945,6 +990,7 @@ static int pg_simple(ly_conn *c, int id, ly_error *err)
 
 static void pg_rollback(ly_conn *c)
 {
+    pg(c)->begin_due = 0; /* nothing was sent */
     PGTransactionStatusType ts = PQtransactionStatus(pg(c)->pg);
     if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
         (void)pg_simple(c, PG_ROLLBACK, NULL);
@@ -1003,6 +1049,7 @@ static int pg_check(ly_conn *c, ly_error *err)
         return 0;
     PQreset(p->pg);
     memset(p->prepared, 0, sizeof p->prepared);
+    p->begin_due = 0;
     if (PQstatus(p->pg) != CONNECTION_OK) {
         const char *msg = PQerrorMessage(p->pg);
         return ly_error_set(err, LY_ESTORE, NULL, NULL, "cannot reconnect to PostgreSQL: %.*s",
@@ -1016,12 +1063,24 @@ static int pg_migrate_lock(ly_conn *c, int lock, ly_error *err)
     return pg_simple(c, lock ? PG_LOCK : PG_UNLOCK, err);
 }
 
+/* A BEGIN still owed, sent on its own: before a script, which goes outside
+ * prepared statements. */
+static int pg_begin_now(pg_conn *c, ly_error *err)
+{
+    if (!c->begin_due)
+        return 0;
+    c->begin_due = 0;
+    return pg_exec(c, c->begin_id, NULL, 0, NULL, err);
+}
+
 static int pg_exec_script(ly_conn *c, const char *sql, ly_error *err)
 {
+    int rc = pg_begin_now(pg(c), err);
+    if (rc < 0)
+        return rc;
     PGresult *r = PQexec(pg(c)->pg, sql);
     ExecStatusType st = PQresultStatus(r);
-    int rc =
-        st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : pg_fail(pg(c), r, "migration", err);
+    rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : pg_fail(pg(c), r, "migration", err);
     PQclear(r);
     return rc;
 }
@@ -1052,20 +1111,32 @@ static int pg_schema_version(ly_conn *c, int *version, ly_error *err)
     return rc;
 }
 
+/* BEGIN is sent with the transaction's first statement (pg_exec_begun). */
+static int pg_begin(ly_conn *c, int id)
+{
+    pg(c)->begin_due = 1;
+    pg(c)->begin_id = id;
+    return 0;
+}
+
 static int pg_begin_write(ly_conn *c, ly_error *err)
 {
-    return pg_simple(c, PG_BEGIN, err);
+    return pg_begin(c, PG_BEGIN);
 }
 
 static int pg_begin_read(ly_conn *c, ly_error *err)
 {
-    return pg_simple(c, PG_BEGIN_READ, err);
+    return pg_begin(c, PG_BEGIN_READ);
 }
 
 /* PostgreSQL answers COMMIT of a transaction an earlier error aborted with
  * ROLLBACK: that is a failure too. A failed commit leaves no transaction. */
 static int pg_commit(ly_conn *c, ly_error *err)
 {
+    if (pg(c)->begin_due) {
+        pg(c)->begin_due = 0; /* no statement ran: nothing to commit */
+        return 0;
+    }
     PGresult *r;
     int rc = pg_run(pg(c), PG_COMMIT, NULL, 0, &r, err);
     if (rc == 0 && strcmp(PQcmdStatus(r), "ROLLBACK") == 0)
