@@ -2254,6 +2254,50 @@ static void test_member_lock_in_read(void **state)
     ly_store_rollback(f->conn);
 }
 
+/* Transactions hold on both stores, however their BEGIN is sent (with the
+ * first statement, on PostgreSQL): a write is seen by no one else until it
+ * commits and is gone after a rollback; a read keeps the snapshot of its
+ * first statement; a transaction that ran nothing commits as a no-op. */
+static void test_transactions_hold(void **state)
+{
+    fixture *f = *state;
+    int64_t m = insert_member(f, "ext-t", NULL, NULL);
+    ly_member seen;
+    ly_conn *other = ly_store_acquire(f->store, &f->err);
+    assert_non_null(other);
+
+    expect_ok(f, ly_store_begin_write(f->conn, &f->err));
+    expect_ok(f, ly_store_member_touch(f->conn, 1, m, 7, &f->err));
+    expect_ok(f, ly_store_member_get(other, &f->arena, 1, m, &seen, &f->err));
+    assert_int_not_equal(seen.last_activity_at, 7);
+    ly_store_rollback(f->conn);
+    expect_ok(f, ly_store_member_get(other, &f->arena, 1, m, &seen, &f->err));
+    assert_int_not_equal(seen.last_activity_at, 7);
+
+    expect_ok(f, ly_store_begin_write(other, &f->err));
+    expect_ok(f, ly_store_member_touch(other, 1, m, 8, &f->err));
+    expect_ok(f, ly_store_commit(other, &f->err));
+    expect_ok(f, ly_store_begin_read(f->conn, &f->err));
+    expect_ok(f, ly_store_member_get(f->conn, &f->arena, 1, m, &seen, &f->err));
+    assert_int_equal(seen.last_activity_at, 8);
+    expect_ok(f, ly_store_begin_write(other, &f->err));
+    expect_ok(f, ly_store_member_touch(other, 1, m, 9, &f->err));
+    expect_ok(f, ly_store_commit(other, &f->err));
+    expect_ok(f, ly_store_member_get(f->conn, &f->arena, 1, m, &seen, &f->err));
+    assert_int_equal(seen.last_activity_at, 8); /* the snapshot of the first read */
+    ly_store_rollback(f->conn);
+    expect_ok(f, ly_store_member_get(f->conn, &f->arena, 1, m, &seen, &f->err));
+    assert_int_equal(seen.last_activity_at, 9);
+
+    expect_ok(f, ly_store_begin_write(f->conn, &f->err));
+    expect_ok(f, ly_store_commit(f->conn, &f->err));
+    expect_ok(f, ly_store_begin_read(f->conn, &f->err));
+    ly_store_rollback(f->conn);
+    expect_ok(f, ly_store_member_get(f->conn, &f->arena, 1, m, &seen, &f->err));
+    assert_int_equal(seen.last_activity_at, 9);
+    ly_store_release(f->store, other);
+}
+
 /* PostgreSQL: every statement that names a row by its id is planned, as
  * a generic plan on a fresh (empty) database, with id as an index condition,
  * never as a filter over an index led by program_id, which reads every row
@@ -2402,7 +2446,8 @@ static void test_reconnect(void **state)
         cmocka_unit_test_prestate_setup_teardown(test_rule_list, setup, teardown, be),             \
         cmocka_unit_test_prestate_setup_teardown(test_rule_usage, setup, teardown, be),            \
         cmocka_unit_test_prestate_setup_teardown(test_event_rules, setup, teardown, be),           \
-        cmocka_unit_test_prestate_setup_teardown(test_reads_see_commits, setup, teardown, be)
+        cmocka_unit_test_prestate_setup_teardown(test_reads_see_commits, setup, teardown, be),     \
+        cmocka_unit_test_prestate_setup_teardown(test_transactions_hold, setup, teardown, be)
 
 int main(void)
 {
