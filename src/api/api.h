@@ -76,6 +76,7 @@ typedef struct ly_req {
     int replayed;        /* the answer is a stored one (Idempotent-Replayed) */
     int retry;           /* the store asked for the transaction to be run again */
     int waiting;         /* queued to the writer, its connection suspended */
+    int bare;            /* run by the writer without a savepoint: see writer.c */
     struct ly_req *next; /* in the writer's queue */
 } ly_req;
 

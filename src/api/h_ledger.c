@@ -153,6 +153,16 @@ static int batch_run(ly_req *r, ly_conn *db, const json_t *events, ly_jw *w, ly_
 {
     if (ly_store_changes(db) < 0)
         return batch_all(r, db, events, 1, w);
+    /* Run by the SQLite writer without a savepoint, the batch takes none
+     * either: a savepoint makes SQLite copy every page it changes. An event
+     * refused after writing fails the request, and the writer runs it again
+     * in a savepoint of its own, and then this one as below. */
+    if (r->bare) {
+        if (batch_all(r, db, events, 0, w) == LY_OK)
+            return LY_OK;
+        return ly_error_set(err, LY_ERETRY, NULL, NULL,
+                            "an event of the batch was refused after writing");
+    }
     int rc = ly_store_savepoint(db, err);
     if (rc != LY_OK)
         return rc;

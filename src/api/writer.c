@@ -76,7 +76,9 @@ static int run_bare(ly_writer *w, ly_req *r)
 {
     int64_t before = ly_store_changes(w->db);
     r->db = w->db;
+    r->bare = 1;
     ly__run_handler(r);
+    r->bare = 0;
     r->db = NULL;
     return r->status >= 400 && ly_store_changes(w->db) != before;
 }

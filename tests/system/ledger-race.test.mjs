@@ -208,5 +208,27 @@ describe('ledger: refusals after writing, among many writes at once', () => {
             const redos = Number(/^loyal_store_group_redos_total (\d+)$/m.exec(metrics)?.[1]);
             assert.ok(redos >= 1, `no transaction was run again:\n${metrics.slice(0, 3000)}`);
         }
+
+        // In a batch, beside others at once: only the refused event is undone.
+        const email = `${uniq('walkin-batch-')}@example.com`;
+        const before = (await L.balance(m.id)).points.balance;
+        const [batch, ...others] = await Promise.all([
+            srv.request('POST', '/v1/events/batch', {
+                body: {
+                    events: [
+                        { type: 'purchase', member: m.id, amount: 1 },
+                        { type: 'purchase', member: { email }, enroll: true, amount: 2 },
+                        { type: 'purchase', member: m.id, amount: 1 },
+                    ],
+                },
+            }),
+            ...Array.from({ length: 10 }, () => srv.request('POST', '/v1/events', { body: { type: 'purchase', member: m.id, amount: 1 } })),
+        ]);
+        assert.equal(batch.status, 200, batch.text);
+        assert.deepEqual(batch.body.results.map((x) => x.status), [201, 422, 201], batch.text);
+        assert.equal(batch.body.results[1].body.error.code, 'rule_error');
+        assert.deepEqual(others.map((x) => x.status), Array(10).fill(201));
+        assert.equal((await srv.request('GET', `/v1/members?email=${encodeURIComponent(email)}`)).status, 404);
+        assert.equal((await L.balance(m.id)).points.balance, before + 12, 'two purchases of the batch and ten beside it, a point each');
     });
 });
