@@ -3,7 +3,7 @@
  * prepared once) on Loyal's schema, in WAL mode with synchronous=FULL, and
  * commits every GROUP purchases: no HTTP, no JSON parsing, no Loyal code.
  *
- * Usage: bare_sqlite [--batch] DB MIGRATIONS_DIR GROUP SECONDS [MEMBERS]
+ * Usage: bare_sqlite DB MIGRATIONS_DIR GROUP SECONDS [MEMBERS]
  *
  * DB is created with the SQL of every NNNN_*.sql file of MIGRATIONS_DIR, in
  * name order, when it has no members table yet; it then gets MEMBERS
@@ -35,8 +35,8 @@
  * negative before the purchase, which never happens here: purchases only.)
  * With GROUP 1 each purchase is its own BEGIN IMMEDIATE ... COMMIT (one
  * fsync per purchase). The GROUP purchases of a transaction run without
- * savepoints, as the group-commit writer runs requests; with --batch they
- * run inside one savepoint, as a batch request's events do. */
+ * savepoints, as the group-commit writer runs requests and a batch's
+ * events. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
@@ -55,8 +55,6 @@
 enum {
     BEGIN_WRITE,
     COMMIT,
-    SAVEPOINT,
-    RELEASE,
     PROGRAM_GET,
     MEMBER_LOCK,
     EVENT_NEXT_ID,
@@ -76,8 +74,6 @@ enum {
 static const char *const sql[NSTMTS] = {
     [BEGIN_WRITE] = "BEGIN IMMEDIATE",
     [COMMIT] = "COMMIT",
-    [SAVEPOINT] = "SAVEPOINT ly_sp",
-    [RELEASE] = "RELEASE ly_sp",
     [PROGRAM_GET] = "SELECT id, name, currency, timezone, point_value_minor, settings, "
                     "created_at, updated_at FROM programs WHERE id = ?1",
     [MEMBER_LOCK] = "SELECT status = 'active' FROM members WHERE program_id = ?1 AND id = ?2",
@@ -479,11 +475,8 @@ static void purchase(int64_t member, int64_t amount)
 
 int main(int argc, char **argv)
 {
-    int batch = argc > 1 && strcmp(argv[1], "--batch") == 0;
-    argc -= batch;
-    argv += batch;
     if (argc < 5 || argc > 6) {
-        fprintf(stderr, "usage: bare_sqlite [--batch] DB MIGRATIONS_DIR GROUP SECONDS [MEMBERS]\n");
+        fprintf(stderr, "usage: bare_sqlite DB MIGRATIONS_DIR GROUP SECONDS [MEMBERS]\n");
         return 2;
     }
     long group = strtol(argv[3], NULL, 10);
@@ -510,15 +503,11 @@ int main(int argc, char **argv)
     double start = mono(), elapsed = 0;
     while (elapsed < seconds && events < MAX_EVENTS) {
         run(BEGIN_WRITE, st[BEGIN_WRITE]);
-        if (batch)
-            run(SAVEPOINT, st[SAVEPOINT]);
         for (long i = 0; i < group; i++) {
             int64_t member = lo + (int64_t)(next_rand() % (uint64_t)(hi - lo + 1));
             int64_t amount = 100 + (int64_t)(next_rand() % 49901); /* 1.00 to 500.00 */
             purchase(member, amount);
         }
-        if (batch)
-            run(RELEASE, st[RELEASE]);
         run(COMMIT, st[COMMIT]);
         events += group;
         txns++;

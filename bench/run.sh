@@ -217,14 +217,10 @@ verify() {
     echo "bench: loyal verify after $2: ok" >&2
 }
 
-# run_bare [--batch] DB GROUP: bench/bare_sqlite for DURATION; sets bare_eps.
+# run_bare DB GROUP: bench/bare_sqlite for DURATION; sets bare_eps.
 run_bare() {
-    local out batch=()
-    if [[ $1 == --batch ]]; then
-        batch=(--batch)
-        shift
-    fi
-    out=$(timeout -k 5 $(($(seconds "$DURATION") + 120)) "$BUILD/bare_sqlite" "${batch[@]}" "$1" \
+    local out
+    out=$(timeout -k 5 $(($(seconds "$DURATION") + 120)) "$BUILD/bare_sqlite" "$1" \
         src/store/migrations/sqlite "$2" "$(seconds "$DURATION")" "$PURCHASE_MEMBERS") ||
         die "bare_sqlite $2 failed"
     bare_eps=$(grep -o 'events_per_s=[0-9]*' <<<"$out" | cut -d= -f2)
@@ -471,7 +467,7 @@ if part write; then
     run_bare "$tmp/bare-a.db" "$lim_group"
     lim_eps=$bare_eps
     echo "bench: bare SQLite, $BATCH_SIZE purchases per transaction, $DURATION" >&2
-    run_bare --batch "$tmp/bare-a.db" "$BATCH_SIZE"
+    run_bare "$tmp/bare-a.db" "$BATCH_SIZE"
     lim_batch_eps=$bare_eps
     if [[ $lim_group == 1 ]]; then
         one_eps=$lim_eps
@@ -872,13 +868,13 @@ if part write; then
   purchase the statements Loyal's purchase path runs (the same SQL, prepared
   once, on the schema of Loyal's migrations, WAL, \`synchronous=FULL\`,
   foreign keys on, the same page cache, $PURCHASE_MEMBERS members), committing
-  every GROUP purchases, as Loyal does (without savepoints for single
-  purchases, inside one for the batches): the program, the member's lock, the
-  event's id, the balance before, the earn entry with the member account's
-  update and its two postings, the lot, the member's purchase totals, the
-  balances of points (with the pending and expired sums and next expiry
-  dates of its lots) and credit for the answer, and the event's row with
-  its answer: 12 statements per purchase (see the comment at
+  every GROUP purchases without savepoints, as Loyal does: the program, the
+  member's lock, the event's id, the balance before, the earn entry with the
+  member account's update and its two postings, the lot, the member's
+  purchase totals, the balances of points (with the pending and expired
+  sums and next expiry dates of its lots) and credit for the answer, in one
+  statement, and the event's row with its answer: 12 statements per
+  purchase (see the comment at
   the top of the file). No HTTP, no JSON parsing, no API key check (Loyal
   reads the key in a read transaction of its own per request). It ran for
   $DURATION at Loyal's group size, then for $DURATION at $BATCH_SIZE per
