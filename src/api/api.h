@@ -58,7 +58,7 @@ typedef struct ly_req {
      * writer's thread spends its time in the store: the body parsed (NULL
      * when not, or when it is not a JSON object: the handler then parses it
      * and answers the error) and, on routes taking events, the canonical
-     * text and hash of each event (ev_text[i] NULL: not worked out). */
+     * text and hash of each of the nevents events (0: not worked out). */
     json_t *json;
     size_t nevents;
     const char **ev_text, **ev_hash;

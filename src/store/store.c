@@ -439,7 +439,7 @@ int ly_store_member_balances(ly_conn *c, ly_arena *a, int64_t program_id, int64_
             b->balance = rows[i].v[0];
             b->lots.pending = rows[i].v[1];
             b->lots.expired = rows[i].v[2];
-        } else if (rows[i].points) {
+        } else if (rows[i].kind == 1 && rows[i].points) {
             /* In date order, whatever order the rows came in (few, and
              * sorted already as a rule). */
             ly_lot_group *g = b->lots.groups, x = {rows[i].v[0], rows[i].v[1]};
