@@ -227,9 +227,10 @@ static const struct {
         {"posting_insert",
          "INSERT INTO postings (entry_id, account_id, amount) VALUES (?1, ?2, ?3)"},
     /* A posting to the account named by its key; no row inserted: there is
-     * no such account yet. Program accounts (member_id 0) keep no running balance,
-     * so that no row is written by every entry of the program: they are
-     * created on first use and their balance summed from postings. */
+     * no such account yet. Program accounts (member_id 0) keep no running
+     * balance, so that no row is written by every entry of the program:
+     * they are created on first use and their balance summed from
+     * postings. */
     [SQ_POSTING_ADD] = {"posting_add",
                         "INSERT INTO postings (entry_id, account_id, amount) "
                         "SELECT ?6, id, ?5 FROM accounts WHERE program_id = ?1 AND member_id = ?2 "
@@ -298,7 +299,8 @@ static const struct {
                          "request_hash, result, created_at) VALUES (NULLIF(?20, 0), ?1, ?2, ?3, "
                          "NULLIF(?4, 0), ?5, ?6, ?7, NULLIF(?8, 0), ?9, ?10, ?11, ?12, ?13, ?14, "
                          "NULLIF(?15, 0), ?16, ?17, ?18, ?19)"},
-    /* The writer holds the write lock: no other connection takes it meanwhile. */
+    /* Inside a write transaction, which holds SQLite's write lock: no other
+     * connection adds an event meanwhile. */
     [SQ_EVENT_NEXT_ID] = {"event_next_id", "SELECT COALESCE(MAX(id), 0) + 1 FROM events"},
     [SQ_EVENT_GET] = {"event_get", "SELECT " SQ_EVENT_COLS " FROM events "
                                    "WHERE program_id = ?1 AND ext_id = ?2"},
