@@ -146,9 +146,9 @@ static int batch_all(ly_req *r, ly_conn *db, const json_t *events, int isolate, 
 
 /* A savepoint per event makes the store journal the same pages again for
  * every event. Where the store counts changes (SQLite), the batch first runs
- * in one savepoint, events refused before writing anything costing nothing
- * to undo; only an event refused after writing sends the batch round again,
- * isolated. */
+ * without them (in one savepoint, or in none when the writer runs it bare),
+ * events refused before writing anything costing nothing to undo; only an
+ * event refused after writing sends the batch round again, isolated. */
 static int batch_run(ly_req *r, ly_conn *db, const json_t *events, ly_jw *w, ly_error *err)
 {
     if (ly_store_changes(db) < 0)
