@@ -3,7 +3,7 @@
  * prepared once) on Loyal's schema, in WAL mode with synchronous=FULL, and
  * commits every GROUP purchases: no HTTP, no JSON parsing, no Loyal code.
  *
- * Usage: bare_sqlite DB MIGRATIONS_DIR GROUP SECONDS [MEMBERS]
+ * Usage: bare_sqlite DB MIGRATIONS_DIR GROUP SECONDS [MEMBERS [writes]]
  *
  * DB is created with the SQL of every NNNN_*.sql file of MIGRATIONS_DIR, in
  * name order, when it has no members table yet; it then gets MEMBERS
@@ -36,7 +36,15 @@
  * With GROUP 1 each purchase is its own BEGIN IMMEDIATE ... COMMIT (one
  * fsync per purchase). The GROUP purchases of a transaction run without
  * savepoints, as the group-commit writer runs requests and a batch's
- * events. */
+ * events.
+ *
+ * With "writes" after MEMBERS, a purchase runs only the rows it must write,
+ * and reads nothing: the event, the entry, the member account's balance, the
+ * two postings, the lot and the member's totals, 7 statements, with every
+ * account id and the next event id known beforehand (read once, before the
+ * clock starts). That is the floor under any way of keeping these rows, not
+ * what Loyal does: Loyal must read the program, the member and the balance
+ * before it writes, and the balance again for its answer. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
@@ -68,6 +76,7 @@ enum {
     ACCOUNT_BALANCE,
     MEMBER_BALANCES,
     MEMBER_PURCHASE,
+    ACCOUNT_ADD_ID,
     NSTMTS
 };
 
@@ -118,6 +127,8 @@ static const char *const sql[NSTMTS] = {
                         "THEN max(COALESCE(last_purchase_at, ?3), ?3) "
                         "ELSE last_purchase_at END, last_activity_at = ?3 "
                         "WHERE program_id = ?1 AND id = ?2",
+    /* Only for "writes": an account's balance moved by its id. */
+    [ACCOUNT_ADD_ID] = "UPDATE accounts SET balance = checked_add(balance, ?2) WHERE id = ?1",
 };
 
 static sqlite3 *db;
@@ -378,7 +389,12 @@ create:
     run(POSTING_INSERT, bindp(POSTING_INSERT, "iii", entry, sqlite3_last_insert_rowid(db), amount));
 }
 
-static void purchase(int64_t member, int64_t amount)
+/* "writes": each member's points account id, by member id - lo, the program's
+ * issued account id, and the next event id. */
+static int writes_only;
+static int64_t *account_of, *balance_of, issued_account, next_event_id;
+
+static void purchase(int64_t member, int64_t amount, int64_t lo)
 {
     static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
     static const char hexd[] = "0123456789abcdef";
@@ -404,29 +420,41 @@ static void purchase(int64_t member, int64_t amount)
              amount, member);
     int64_t points = amount / 100; /* the default earn rate: 1 point per 100, down */
 
-    /* The reads before the event: program, and the member's lock. */
-    if (rows(PROGRAM_GET, bindp(PROGRAM_GET, "i", prog), NULL, -1, NULL) != 1)
-        die("no program 1");
-    if (rows(MEMBER_LOCK, bindp(MEMBER_LOCK, "ii", prog, member), NULL, -1, NULL) != 1)
-        die("member lock");
+    int64_t event_id, balance, entry_id;
+    if (writes_only) {
+        /* The floor: the writes alone, every id known. */
+        int64_t acct = account_of[member - lo];
+        event_id = next_event_id++;
+        run(ENTRY_INSERT, bindp(ENTRY_INSERT, "iisiissii", prog, member, "earn", event_id,
+                                (int64_t)0, (const char *)NULL, (const char *)NULL, now, now));
+        entry_id = sqlite3_last_insert_rowid(db);
+        run(ACCOUNT_ADD_ID, bindp(ACCOUNT_ADD_ID, "ii", acct, points));
+        run(POSTING_INSERT, bindp(POSTING_INSERT, "iii", entry_id, acct, points));
+        run(POSTING_INSERT, bindp(POSTING_INSERT, "iii", entry_id, issued_account, -points));
+        balance_of[member - lo] += points;
+    } else {
+        /* The reads before the event: program, and the member's lock. */
+        if (rows(PROGRAM_GET, bindp(PROGRAM_GET, "i", prog), NULL, -1, NULL) != 1)
+            die("no program 1");
+        if (rows(MEMBER_LOCK, bindp(MEMBER_LOCK, "ii", prog, member), NULL, -1, NULL) != 1)
+            die("member lock");
 
-    /* The event's id; its row is written once it is done. */
-    int64_t event_id;
-    rows(EVENT_NEXT_ID, st[EVENT_NEXT_ID], &event_id, -1, NULL);
+        /* The event's id; its row is written once it is done. */
+        rows(EVENT_NEXT_ID, st[EVENT_NEXT_ID], &event_id, -1, NULL);
 
-    /* The balance before: lots are settled only after a negative one. */
-    int64_t balance;
-    rows(ACCOUNT_BALANCE, bindp(ACCOUNT_BALANCE, "iiss", prog, member, "member", "points"),
-         &balance, -1, NULL);
-    if (balance < 0)
-        die("a negative balance: purchases alone never make one");
+        /* The balance before: lots are settled only after a negative one. */
+        rows(ACCOUNT_BALANCE, bindp(ACCOUNT_BALANCE, "iiss", prog, member, "member", "points"),
+             &balance, -1, NULL);
+        if (balance < 0)
+            die("a negative balance: purchases alone never make one");
 
-    /* ly__post: the entry and its two postings. */
-    run(ENTRY_INSERT, bindp(ENTRY_INSERT, "iisiissii", prog, member, "earn", event_id, (int64_t)0,
-                            (const char *)NULL, (const char *)NULL, now, now));
-    int64_t entry_id = sqlite3_last_insert_rowid(db);
-    post(prog, member, "member", points, entry_id);
-    post(prog, 0, "issued", -points, entry_id);
+        /* ly__post: the entry and its two postings. */
+        run(ENTRY_INSERT, bindp(ENTRY_INSERT, "iisiissii", prog, member, "earn", event_id,
+                                (int64_t)0, (const char *)NULL, (const char *)NULL, now, now));
+        entry_id = sqlite3_last_insert_rowid(db);
+        post(prog, member, "member", points, entry_id);
+        post(prog, 0, "issued", -points, entry_id);
+    }
 
     /* ly__lot_new: no pending days, no expiry. */
     run(LOT_INSERT, bindp(LOT_INSERT, "iisiiiiii", prog, member, "points", entry_id, points, points,
@@ -438,23 +466,27 @@ static void purchase(int64_t member, int64_t amount)
     /* The answer's balance, as of now: both accounts with the pending and
      * expired sums of their lots, and the points' next expiry dates, in one
      * statement. */
-    int64_t pending = 0, expired = 0, credit = 0, as_of = now_ms();
-    sqlite3_stmt *q = bindp(MEMBER_BALANCES, "iiii", prog, member, as_of, (int64_t)20);
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (sqlite3_column_int64(q, 0) != 0)
-            continue;
-        if (strcmp((const char *)sqlite3_column_text(q, 1), "points") == 0) {
-            balance = sqlite3_column_int64(q, 2);
-            pending = sqlite3_column_int64(q, 3);
-            expired = sqlite3_column_int64(q, 4);
-        } else {
-            credit = sqlite3_column_int64(q, 2);
+    int64_t pending = 0, expired = 0, credit = 0;
+    if (writes_only) {
+        balance = balance_of[member - lo]; /* known: nothing to read */
+    } else {
+        sqlite3_stmt *q = bindp(MEMBER_BALANCES, "iiii", prog, member, now_ms(), (int64_t)20);
+        int rc;
+        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+            if (sqlite3_column_int64(q, 0) != 0)
+                continue;
+            if (strcmp((const char *)sqlite3_column_text(q, 1), "points") == 0) {
+                balance = sqlite3_column_int64(q, 2);
+                pending = sqlite3_column_int64(q, 3);
+                expired = sqlite3_column_int64(q, 4);
+            } else {
+                credit = sqlite3_column_int64(q, 2);
+            }
         }
+        if (rc != SQLITE_DONE)
+            die(sql[MEMBER_BALANCES]);
+        sqlite3_reset(q);
     }
-    if (rc != SQLITE_DONE)
-        die(sql[MEMBER_BALANCES]);
-    sqlite3_reset(q);
     int64_t available = (balance > 0 ? balance : 0) - pending - expired;
 
     /* The answer, about as Loyal writes it, kept with the event's row. */
@@ -473,12 +505,61 @@ static void purchase(int64_t member, int64_t amount)
               (const char *)NULL, entry_id, body, hash, result, now, event_id));
 }
 
+/* "writes": reads, before the clock starts, every id a purchase would look
+ * up, creating the accounts no purchase made yet as Loyal's first posting
+ * would. */
+static void known_ids(int64_t lo, int64_t hi)
+{
+    size_t n = (size_t)(hi - lo + 1);
+    account_of = calloc(n, sizeof *account_of);
+    balance_of = calloc(n, sizeof *balance_of);
+    if (!account_of || !balance_of) {
+        fprintf(stderr, "bare_sqlite: out of memory\n");
+        exit(1);
+    }
+    exec("BEGIN IMMEDIATE");
+    for (int64_t m = lo; m <= hi + 1; m++) {
+        int64_t member = m <= hi ? m : 0; /* then the program's issued account */
+        const char *kind = member ? "member" : "issued";
+        sqlite3_stmt *q = bindp(ACCOUNT_BALANCE, "iiss", (int64_t)1, member, kind, "points");
+        int rc = sqlite3_step(q);
+        int have = rc == SQLITE_ROW;
+        int64_t bal = have ? sqlite3_column_int64(q, 0) : 0;
+        sqlite3_reset(q);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            die(sql[ACCOUNT_BALANCE]);
+        if (!have)
+            run(ACCOUNT_CREATE,
+                bindp(ACCOUNT_CREATE, "iissi", (int64_t)1, member, kind, "points", (int64_t)0));
+        sqlite3_stmt *id;
+        if (sqlite3_prepare_v2(db,
+                               "SELECT id FROM accounts WHERE program_id = 1 AND member_id = ?1 "
+                               "AND kind = ?2 AND asset = 'points'",
+                               -1, &id, NULL) != SQLITE_OK)
+            die("account id");
+        sqlite3_bind_int64(id, 1, member);
+        sqlite3_bind_text(id, 2, kind, -1, SQLITE_STATIC);
+        if (sqlite3_step(id) != SQLITE_ROW)
+            die("account id");
+        if (member) {
+            account_of[m - lo] = sqlite3_column_int64(id, 0);
+            balance_of[m - lo] = bal;
+        } else {
+            issued_account = sqlite3_column_int64(id, 0);
+        }
+        sqlite3_finalize(id);
+    }
+    exec("COMMIT");
+    rows(EVENT_NEXT_ID, st[EVENT_NEXT_ID], &next_event_id, -1, NULL);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 5 || argc > 6) {
-        fprintf(stderr, "usage: bare_sqlite DB MIGRATIONS_DIR GROUP SECONDS [MEMBERS]\n");
+    if (argc < 5 || argc > 7 || (argc == 7 && strcmp(argv[6], "writes") != 0)) {
+        fprintf(stderr, "usage: bare_sqlite DB MIGRATIONS_DIR GROUP SECONDS [MEMBERS [writes]]\n");
         return 2;
     }
+    writes_only = argc == 7;
     long group = strtol(argv[3], NULL, 10);
     double seconds = strtod(argv[4], NULL);
     long members = argc > 5 ? strtol(argv[5], NULL, 10) : 1000;
@@ -497,6 +578,8 @@ int main(int argc, char **argv)
     lo = sqlite3_column_int64(q, 0);
     hi = sqlite3_column_int64(q, 1);
     sqlite3_finalize(q);
+    if (writes_only)
+        known_ids(lo, hi);
     rng ^= (uint64_t)now_ms();
 
     long events = 0, txns = 0;
@@ -506,7 +589,7 @@ int main(int argc, char **argv)
         for (long i = 0; i < group; i++) {
             int64_t member = lo + (int64_t)(next_rand() % (uint64_t)(hi - lo + 1));
             int64_t amount = 100 + (int64_t)(next_rand() % 49901); /* 1.00 to 500.00 */
-            purchase(member, amount);
+            purchase(member, amount, lo);
         }
         run(COMMIT, st[COMMIT]);
         events += group;
@@ -516,6 +599,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < NSTMTS; i++)
         sqlite3_finalize(st[i]);
     sqlite3_close(db);
+    free(account_of);
+    free(balance_of);
 
     double rate = events / elapsed;
     printf("events=%ld seconds=%.2f events_per_s=%.0f transactions=%ld group=%ld sqlite=%s\n",
