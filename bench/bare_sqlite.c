@@ -42,7 +42,7 @@
  * and reads nothing: the event, the entry, the member account's balance, the
  * two postings, the lot and the member's totals, 7 statements, with every
  * account id and the next event id known beforehand (read once, before the
- * clock starts). That is the floor under any way of keeping these rows, not
+ * clock starts). That is the ceiling over any way of keeping these rows, not
  * what Loyal does: Loyal must read the program, the member and the balance
  * before it writes, and the balance again for its answer. */
 #define _POSIX_C_SOURCE 200809L
@@ -422,7 +422,7 @@ static void purchase(int64_t member, int64_t amount, int64_t lo)
 
     int64_t event_id, balance, entry_id;
     if (writes_only) {
-        /* The floor: the writes alone, every id known. */
+        /* The ceiling: the writes alone, every id known. */
         int64_t acct = account_of[member - lo];
         event_id = next_event_id++;
         run(ENTRY_INSERT, bindp(ENTRY_INSERT, "iisiissii", prog, member, "earn", event_id,

@@ -218,7 +218,7 @@ verify() {
 }
 
 # run_bare DB GROUP [writes]: bench/bare_sqlite for DURATION; sets bare_eps.
-# With "writes", the purchase's writes alone (the floor, see bare_sqlite.c).
+# With "writes", the purchase's writes alone (the ceiling, see bare_sqlite.c).
 run_bare() {
     local out
     out=$(timeout -k 5 $(($(seconds "$DURATION") + 120)) "$BUILD/bare_sqlite" "$1" \
@@ -470,13 +470,13 @@ if part write; then
     echo "bench: bare SQLite, $BATCH_SIZE purchases per transaction, $DURATION" >&2
     run_bare "$tmp/bare-a.db" "$BATCH_SIZE"
     lim_batch_eps=$bare_eps
-    # The floor under both: the same rows written with nothing read.
+    # The ceiling over both: the same rows written with nothing read.
     echo "bench: bare SQLite, the writes alone, $lim_group per transaction, $DURATION" >&2
     run_bare "$tmp/bare-a.db" "$lim_group" writes
-    floor_eps=$bare_eps
+    ceil_eps=$bare_eps
     echo "bench: bare SQLite, the writes alone, $BATCH_SIZE per transaction, $DURATION" >&2
     run_bare "$tmp/bare-a.db" "$BATCH_SIZE" writes
-    floor_batch_eps=$bare_eps
+    ceil_batch_eps=$bare_eps
     if [[ $lim_group == 1 ]]; then
         one_eps=$lim_eps
     else
@@ -739,13 +739,13 @@ if part write; then
     rows+="
 | bare SQLite, $BATCH_SIZE purchases per transaction (the batches' limit) | $lim_batch_eps events/s | — | — | — | — | — |
 | bare SQLite, 1 purchase per transaction (one fsync each) | $one_eps events/s | — | — | — | — | — |
-| bare SQLite, a purchase's writes alone, nothing read, $lim_group per transaction (the floor) | $floor_eps events/s | — | — | — | — | — |
-| bare SQLite, a purchase's writes alone, nothing read, $BATCH_SIZE per transaction (the floor) | $floor_batch_eps events/s | — | — | — | — | — |"
-    floor_aim=$(awk -v a="$floor_eps" 'BEGIN { print (a >= 10000) ? "reaches" : "falls short of" }')
-    floor_batch_aim=$(awk -v a="$floor_batch_eps" 'BEGIN { print (a >= 40000) ? "reaches" : "falls short of" }')
+| bare SQLite, a purchase's writes alone, nothing read, $lim_group per transaction (the ceiling) | $ceil_eps events/s | — | — | — | — | — |
+| bare SQLite, a purchase's writes alone, nothing read, $BATCH_SIZE per transaction (the ceiling) | $ceil_batch_eps events/s | — | — | — | — | — |"
+    ceil_aim=$(awk -v a="$ceil_eps" 'BEGIN { print (a >= 10000) ? "reaches" : "falls short of" }')
+    ceil_batch_aim=$(awk -v a="$ceil_batch_eps" 'BEGIN { print (a >= 40000) ? "reaches" : "falls short of" }')
     summary+="- Durable purchases on SQLite: **$buy_rps/s** over HTTP, $buy_ratio of bare SQLite committing $lim_group per transaction ($buy_ratio_one of one per transaction): it $buy_aim the 10,000/s aim.
 - Batches on SQLite: **$batch_eps purchases/s**, $batch_ratio of bare SQLite committing $BATCH_SIZE per transaction: it $batch_aim the 40,000/s aim.
-- The floor on this machine: a purchase's rows written alone, with nothing read and every id known, go at $floor_eps/s committing $lim_group per transaction, which $floor_aim the 10,000/s aim, and $floor_batch_eps/s at $BATCH_SIZE per transaction, which $floor_batch_aim the 40,000/s aim.
+- The ceiling on this machine: a purchase's rows written alone, with nothing read and every id known, go at $ceil_eps/s committing $lim_group per transaction, which $ceil_aim the 10,000/s aim, and $ceil_batch_eps/s at $BATCH_SIZE per transaction, which $ceil_batch_aim the 40,000/s aim.
 "
 fi
 if part pg; then
@@ -894,7 +894,7 @@ if part write; then
   transaction on the same file (as Loyal's database carried the single
   purchases' rows into the batches), then at 1 per transaction on a fresh
   file, right after Loyal.
-- The floor: the same program with \`writes\`, on the same file after the
+- The ceiling: the same program with \`writes\`, on the same file after the
   limits, runs only the 7 statements that write a purchase's rows (the
   event with its answer, the earn entry, the member account's balance, the
   two postings, the lot, the member's totals), with every account id and the
