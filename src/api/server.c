@@ -421,6 +421,14 @@ static void idempotent(ly_req *r, const char *key)
     char *material = route ? ly_arena_printf(&r->arena, "%s\n%.*s", route, (int)r->body_len,
                                              r->body ? r->body : "")
                            : NULL;
+    /* The query is part of the request (POST /v1/jobs/expire?as_of=…): each
+     * parameter, in the order sent, after the body. */
+    for (size_t i = 0; material && i < r->nquery; i++) {
+        const ly_param *q = &r->query[i];
+        material = ly_arena_printf(&r->arena, "%s\n?%zu:%.*s%s%s", material, q->name_len,
+                                   (int)q->name_len, q->name, q->value ? "=" : "",
+                                   q->value ? q->value : "");
+    }
     const char *hash = material ? ly__hash_hex(r, material, strlen(material)) : NULL;
     ly_conn *db = ly__db(r);
     if (!hash || !db) {

@@ -320,6 +320,8 @@ describe('ledger: bad input', () => {
             ['adjustment', async () => ({ method: 'POST', path: `/v1/members/${rich.id}/adjustments`, body: { asset: 'points', amount: 6, reason: 'idem' }, other: { body: { asset: 'points', amount: 6, reason: 'idem!' } } })],
             ['transfer', async () => ({ method: 'POST', path: '/v1/transfers', body: { from: rich.id, to: other.id, points: 2 }, other: { body: { from: other.id, to: rich.id, points: 2 } } })],
             ['expire job', async () => ({ method: 'POST', path: `/v1/jobs/expire?as_of=${encodeURIComponent(iso(Date.now()))}`, other: { path: '/v1/transfers', body: { from: rich.id, to: other.id, points: 1 } } })],
+            // The query is part of the request: the same route with another as_of is another job.
+            ['expire job, another as_of', async () => ({ method: 'POST', path: `/v1/jobs/expire?as_of=${encodeURIComponent(iso(Date.now() - 86400000))}`, other: { path: `/v1/jobs/expire?as_of=${encodeURIComponent(iso(Date.now()))}` } })],
             ['enrol', async () => ({ method: 'POST', path: '/v1/members', body: { name: 'Idem' }, other: { body: { name: 'Idem 2' } } })],
             ['update member', async () => ({ method: 'PATCH', path: `/v1/members/${other.id}`, body: { name: 'Other Renamed' }, other: { body: { name: 'Other Renamed Again' } } })],
             ['attach card', async () => {
