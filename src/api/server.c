@@ -425,9 +425,9 @@ static void idempotent(ly_req *r, const char *key)
      * parameter, in the order sent, after the body. */
     for (size_t i = 0; material && i < r->nquery; i++) {
         const ly_param *q = &r->query[i];
-        material = ly_arena_printf(&r->arena, "%s\n?%zu:%.*s%s%s", material, q->name_len,
-                                   (int)q->name_len, q->name, q->value ? "=" : "",
-                                   q->value ? q->value : "");
+        material =
+            ly_arena_printf(&r->arena, "%s\n?%zu:%.*s%s%s", material, q->name_len, (int)q->name_len,
+                            q->name, q->value ? "=" : "", q->value ? q->value : "");
     }
     const char *hash = material ? ly__hash_hex(r, material, strlen(material)) : NULL;
     ly_conn *db = ly__db(r);
