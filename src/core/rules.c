@@ -366,6 +366,17 @@ int ly_rule_compile(const json_t *body, ly_rule **out, json_t **canon, ly_error 
             if (!json_object_get(cap, "period"))
                 json_object_set_new(cap, "period", json_string(ly_period_name(r->caps[i].period)));
         }
+        /* Times are kept as UTC with milliseconds, however they were sent. */
+        if (c && json_is_string(json_object_get(c, "active_from"))) {
+            char t[LY_TIME_BUFSZ];
+            ly_time_format(r->active_from, t);
+            json_object_set_new(c, "active_from", json_string(t));
+        }
+        if (c && json_is_string(json_object_get(c, "active_to"))) {
+            char t[LY_TIME_BUFSZ];
+            ly_time_format(r->active_to, t);
+            json_object_set_new(c, "active_to", json_string(t));
+        }
         if (c && !json_object_get(c, "priority"))
             json_object_set_new(c, "priority", json_integer(r->priority));
         if (c && !json_object_get(c, "stack"))

@@ -466,7 +466,8 @@ describe('rules: the API', () => {
             const r = await srv.request('POST', '/v1/rules/validate', { body: rule });
             assertStatus(r, 200);
             assert.equal(r.body.valid, true);
-            assert.deepEqual(r.body.rule, { ...rule, stack: true, enabled: true });
+            // Times come back in UTC with milliseconds.
+            assert.deepEqual(r.body.rule, { ...rule, active_from: '2027-01-01T00:00:00.000Z', active_to: '2027-03-31T23:59:59.000Z', stack: true, enabled: true });
             const anon = await srv.request('POST', '/v1/rules/validate', { body: { on: 'signup', effect: { points: 25 } } });
             assertStatus(anon, 200);
             assert.deepEqual(anon.body, { valid: true, rule: { on: 'signup', effect: { points: 25 }, priority: 0, stack: true, enabled: true } });

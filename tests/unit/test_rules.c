@@ -659,8 +659,13 @@ static const struct ccanon {
      "500,'per':'member','period':'day'},'active_from':'2027-01-01T00:00:00Z','priority':5}",
      "{'id':'base','name':'Base','on':'purchase','when':'event.amount > 0',"
      "'effect':{'points_per':{'points':1,'per_minor':100,'rounding':'nearest'}},'cap':{'points':"
-     "500,'per':'member','period':'day'},'active_from':'2027-01-01T00:00:00Z','priority':5,"
+     "500,'per':'member','period':'day'},'active_from':'2027-01-01T00:00:00.000Z','priority':5,"
      "'stack':true,'enabled':true}"},
+    /* Times are kept in UTC with milliseconds, whatever offset they came with. */
+    {"{'id':'t','on':'purchase','effect':{'points':1},'active_from':'2027-01-01T00:00:00+05:00',"
+     "'active_to':'2027-03-31t23:59:59.123456z'}",
+     "{'id':'t','on':'purchase','effect':{'points':1},'active_from':'2026-12-31T19:00:00.000Z',"
+     "'active_to':'2027-03-31T23:59:59.123Z','priority':0,'stack':true,'enabled':true}"},
     {"{'id':'d','on':'purchase','effect':{'points_per':{'points':2}},"
      "'cap':[{'count':3},{'points':9,'per':'rule'}],'when':null}",
      "{'id':'d','on':'purchase','effect':{'points_per':{'points':2,'per_minor':100,"
