@@ -736,8 +736,15 @@ int ly_rule_validate(const json_t *body, ly_result *out, ly_error *err)
             return ly_error_set(err, LY_EREFUSED, ce.code, "expression", "%d:%d: %s", line, column,
                                 ce.message);
         }
-        json_t *o = json_pack("{s:b, s:s}", "valid", 1, "type", ly_expr_type_name(ly_expr_type(e)));
+        const char *type = ly_expr_type_name(ly_expr_type(e));
+        int cond = ly_expr_type(e) == LY_T_BOOL;
         ly_expr_free(e);
+        /* With a scope it is checked as a rule's when or items is: a condition. */
+        if (scope && !cond)
+            return ly_error_set(err, LY_EREFUSED, "type_error", "expression",
+                                "1:1: %s must be a condition (true or false), found %s %s", scope,
+                                type[0] == 'i' ? "an" : "a", type);
+        json_t *o = json_pack("{s:b, s:s}", "valid", 1, "type", type);
         return o ? result_json(o, 200, out, err)
                  : ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
     }

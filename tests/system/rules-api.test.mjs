@@ -439,6 +439,9 @@ describe('rules: the API', () => {
                 [{ expression: 'event.amount / 0' }, 'type_error', /^1:\d+: division by zero/],
                 [{ expression: 'item.sku == "A"' }, 'unknown_name', /^1:1: "item\.sku" cannot be used here/],
                 [{ expression: 'item.sku == "A"', scope: 'when' }, 'unknown_name', /^1:1: /],
+                // With a scope, as a rule would take it: a condition, which POST /v1/rules would refuse otherwise.
+                [{ expression: 'event.amount', scope: 'when' }, 'type_error', /^1:1: when must be a condition \(true or false\), found an integer/],
+                [{ expression: 'item.category', scope: 'items' }, 'type_error', /^1:1: items must be a condition \(true or false\), found a string/],
             ];
             for (const [body, code, pattern] of bad) {
                 const r = await assertRefused(srv, () => srv.request('POST', '/v1/rules/validate', { body }), 422, code, { field: 'expression', what: JSON.stringify(body) });
