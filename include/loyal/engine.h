@@ -163,8 +163,11 @@ int ly_rule_fetch(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_
 /* Live rules by id after `after` (NULL: the first), at most limit. */
 int ly_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char *after, int limit,
                  ly_result *out, ly_error *err);
+/* A rule's versions after version `after` (0: from the first), at most
+ * limit; next_cursor is the last one's version. 404 when the rule never
+ * existed. */
 int ly_rule_versions(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
-                     ly_result *out, ly_error *err);
+                     int64_t after, int limit, ly_result *out, ly_error *err);
 /* POST /v1/rules/validate: {"expression", "scope"} or a whole rule. */
 int ly_rule_validate(const json_t *body, ly_result *out, ly_error *err);
 

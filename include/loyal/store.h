@@ -390,9 +390,10 @@ int ly_store_rule_get(ly_conn *c, ly_arena *a, int64_t program_id, const char *r
  * rule_id > after (NULL: from the first), at most limit (0: all). */
 int ly_store_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char *after, int limit,
                        ly_rule_row **out, size_t *n, ly_error *err);
-/* Every version of one rule, oldest first (none: *n = 0). */
+/* The versions of one rule after version `after` (0: from the first),
+ * oldest first, at most limit (0: all); none: *n = 0. */
 int ly_store_rule_versions(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
-                           ly_rule_row **out, size_t *n, ly_error *err);
+                           int64_t after, int limit, ly_rule_row **out, size_t *n, ly_error *err);
 
 /* What a rule has used of a cap: per member (member_id), or for the whole
  * rule (member_id 0), in the period that starts at period_start (0: the

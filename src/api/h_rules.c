@@ -1,5 +1,6 @@
 /* /v1/rules: earn rules and their versions, and checking a rule or an
  * expression before saving it. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,13 +91,29 @@ int ly__h_rule_get(ly_req *r)
 
 int ly__h_rule_versions(ly_req *r)
 {
+    static const char *const allowed[] = {"limit", "cursor", NULL};
+    int limit;
+    const char *cursor;
+    if (ly__check_query(r, allowed) != LY_OK || ly__page(r, &limit, &cursor) != LY_OK)
+        return LY_EINVAL;
+    int64_t after = 0;
+    if (cursor) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(cursor, &end, 10);
+        if (*end || errno || v < 1 || cursor[0] < '0' || cursor[0] > '9')
+            return ly__fail(r, LY_EINVAL, "invalid_parameter", "cursor",
+                            "cursor must be the next_cursor of a previous page");
+        after = v;
+    }
     ly_conn *db = ly__db(r);
     if (!db)
         return LY_ESTORE;
     ly_result res;
     ly_error err;
     ly_error_clear(&err);
-    int rc = ly_rule_versions(db, &r->arena, r->program_id, r->match.params[0], &res, &err);
+    int rc = ly_rule_versions(db, &r->arena, r->program_id, r->match.params[0], after, limit, &res,
+                              &err);
     return ly__reply_result(r, rc, &res, &err);
 }
 

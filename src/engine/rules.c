@@ -1,6 +1,7 @@
 /* Earn rules in the engine: their versions in the store, the compiled set
  * each program's events are evaluated against, caps and budgets, and what
  * each rule gave (so a return can take back and free exactly its share). */
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -697,15 +698,29 @@ int ly_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char *after,
 }
 
 int ly_rule_versions(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
-                     ly_result *out, ly_error *err)
+                     int64_t after, int limit, ly_result *out, ly_error *err)
 {
     memset(out, 0, sizeof *out);
-    ly_rule_row *rows;
+    ly_rule_row *rows, first;
     size_t n;
-    int rc = ly_store_rule_versions(c, a, program_id, rule_id, &rows, &n, err);
-    if (rc == LY_OK && n == 0)
+    int rc = ly_store_rule_versions(c, a, program_id, rule_id, after, limit + 1, &rows, &n, err);
+    if (rc != LY_OK)
+        return rc;
+    /* No version at all is no rule; none after the cursor is the end. */
+    if (n == 0 && after > 0)
+        rc = ly_store_rule_get(c, a, program_id, rule_id, 0, &first, err);
+    if (n == 0 && (after == 0 || rc == LY_ENOTFOUND))
         return ly_error_set(err, LY_ENOTFOUND, "not_found", NULL, "no rule %.64s", rule_id);
-    return rc == LY_OK ? rows_result(rows, n, NULL, out, err) : rc;
+    if (rc != LY_OK)
+        return rc;
+    const char *next = NULL;
+    if (n > (size_t)limit) {
+        n = (size_t)limit;
+        next = ly_arena_printf(a, "%" PRId64, rows[n - 1].version);
+        if (!next)
+            return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+    }
+    return rows_result(rows, n, next, out, err);
 }
 
 int ly_rule_validate(const json_t *body, ly_result *out, ly_error *err)

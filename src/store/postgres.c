@@ -387,7 +387,8 @@ static const struct {
                             "ORDER BY rule_id LIMIT $3"},
     [PG_RULE_VERSIONS] = {"rule_versions",
                           "SELECT " PG_RULE_COLS " FROM rules "
-                          "WHERE program_id = $1 AND rule_id = $2 ORDER BY version"},
+                          "WHERE program_id = $1 AND rule_id = $2 AND version > $3 "
+                          "ORDER BY version LIMIT $4"},
     /* Read with the row locked (created when absent) until the transaction
      * ends, so that two servers granting from one budget see each other:
      * ON CONFLICT DO UPDATE waits for a concurrent holder and then reads its
@@ -1732,9 +1733,9 @@ static int pg_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char 
 }
 
 static int pg_rule_versions(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
-                            ly_rule_row **out, size_t *n, ly_error *err)
+                            int64_t after, int limit, ly_rule_row **out, size_t *n, ly_error *err)
 {
-    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id)};
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id), LY_PI(after), LY_PI(limit)};
     int rc;
     PG_ALL(c, PG_RULE_VERSIONS, p, a, pg_read_rule, ly_rule_row, out, n, err);
     return rc;

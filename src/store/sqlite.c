@@ -361,7 +361,8 @@ static const struct {
                             "ORDER BY rule_id LIMIT ?3"},
     [SQ_RULE_VERSIONS] = {"rule_versions",
                           "SELECT " SQ_RULE_COLS " FROM rules "
-                          "WHERE program_id = ?1 AND rule_id = ?2 ORDER BY version"},
+                          "WHERE program_id = ?1 AND rule_id = ?2 AND version > ?3 "
+                          "ORDER BY version LIMIT ?4"},
     [SQ_RULE_USAGE_GET] = {"rule_usage_get",
                            "SELECT points, credit, count FROM rule_usage WHERE program_id = ?1 "
                            "AND rule_id = ?2 AND member_id = ?3 AND period_start = ?4"},
@@ -1761,9 +1762,9 @@ static int sq_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char 
 }
 
 static int sq_rule_versions(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
-                            ly_rule_row **out, size_t *n, ly_error *err)
+                            int64_t after, int limit, ly_rule_row **out, size_t *n, ly_error *err)
 {
-    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id)};
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PS(rule_id), LY_PI(after), LY_PI(limit)};
     int rc;
     SQ_ALL(c, SQ_RULE_VERSIONS, p, a, sq_read_rule, ly_rule_row, out, n, err);
     return rc;

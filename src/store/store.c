@@ -602,9 +602,10 @@ int ly_store_rule_list(ly_conn *c, ly_arena *a, int64_t program_id, const char *
 }
 
 int ly_store_rule_versions(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
-                           ly_rule_row **out, size_t *n, ly_error *err)
+                           int64_t after, int limit, ly_rule_row **out, size_t *n, ly_error *err)
 {
-    return c->ops->rule_versions(c, a, program_id, rule_id, out, n, err);
+    return c->ops->rule_versions(c, a, program_id, rule_id, after, limit ? limit : INT_MAX, out, n,
+                                 err);
 }
 
 int ly_store_rule_usage_get(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,

@@ -188,7 +188,7 @@ struct ly_store_ops {
     int (*rule_list)(ly_conn *c, ly_arena *a, int64_t program_id, const char *after, int limit,
                      ly_rule_row **out, size_t *n, ly_error *err);
     int (*rule_versions)(ly_conn *c, ly_arena *a, int64_t program_id, const char *rule_id,
-                         ly_rule_row **out, size_t *n, ly_error *err);
+                         int64_t after, int limit, ly_rule_row **out, size_t *n, ly_error *err);
     int (*rule_usage_get)(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,
                           int64_t period_start, ly_rule_usage *out, ly_error *err);
     int (*rule_usage_add)(ly_conn *c, int64_t program_id, const char *rule_id, int64_t member_id,

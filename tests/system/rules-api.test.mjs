@@ -196,6 +196,21 @@ describe('rules: the API', () => {
             for (const v of ['0', '-1', 'x', '1.5', '']) {
                 assertError(await srv.request('GET', `/v1/rules/${id}?version=${v}`), 400, 'invalid_parameter', { field: 'version', what: `version=${v}` });
             }
+            // Pages: ?limit= and the next_cursor of the page before; bad ones are 400.
+            const p1 = await srv.request('GET', `/v1/rules/${id}/versions?limit=2`);
+            assertStatus(p1, 200);
+            assert.deepEqual(p1.body.data, [v1, v2]);
+            assert.equal(typeof p1.body.next_cursor, 'string');
+            const p2 = await srv.request('GET', `/v1/rules/${id}/versions?limit=2&cursor=${encodeURIComponent(p1.body.next_cursor)}`);
+            assertStatus(p2, 200);
+            assert.deepEqual(p2.body, { data: [v3], next_cursor: null });
+            const end = await srv.request('GET', `/v1/rules/${id}/versions?cursor=3`);
+            assert.deepEqual(end.body, { data: [], next_cursor: null });
+            for (const q of ['limit=0', 'limit=101', 'limit=x', 'cursor=', 'cursor=zzz', 'cursor=-1', 'cursor=0', 'cursor=1.5', 'colour=red']) {
+                const field = q.split('=')[0];
+                assertError(await srv.request('GET', `/v1/rules/${id}/versions?${q}`), 400, 'invalid_parameter', { field, what: q });
+            }
+            assertError(await srv.request('GET', `/v1/rules/${uniq('nope-')}/versions?cursor=1`), 404, 'not_found');
             // A read key reads versions too.
             assertStatus(await srv.request('GET', `/v1/rules/${id}?version=1`, { key: readKey }), 200);
             assertStatus(await srv.request('GET', `/v1/rules/${id}/versions`, { key: readKey }), 200);
