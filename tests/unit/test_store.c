@@ -1884,19 +1884,20 @@ static void test_rule_versions(void **state)
     expect_ok(f, ly_store_rule_get(f->conn, &f->arena, 1, "double-points", 3, &got, &f->err));
     assert_rule(&got, v3, "double-points", 3, 0, 0);
 
-    expect_ok(f, ly_store_rule_versions(f->conn, &f->arena, 1, "double-points", 0, 0, &rs, &n, &f->err));
+    expect_ok(
+        f, ly_store_rule_versions(f->conn, &f->arena, 1, "double-points", 0, 0, &rs, &n, &f->err));
     assert_int_equal(n, 4);
     int64_t ids[] = {v1, v2, v3, v4};
     for (size_t i = 0; i < 4; i++)
         assert_rule(&rs[i], ids[i], "double-points", (int64_t)i + 1, i == 3, i == 3);
     /* A page: after version 1, at most 2. */
-    expect_ok(f, ly_store_rule_versions(f->conn, &f->arena, 1, "double-points", 1, 2, &rs, &n,
-                                        &f->err));
+    expect_ok(
+        f, ly_store_rule_versions(f->conn, &f->arena, 1, "double-points", 1, 2, &rs, &n, &f->err));
     assert_int_equal(n, 2);
     assert_rule(&rs[0], v2, "double-points", 2, 0, 0);
     assert_rule(&rs[1], v3, "double-points", 3, 0, 0);
-    expect_ok(f, ly_store_rule_versions(f->conn, &f->arena, 1, "double-points", 4, 0, &rs, &n,
-                                        &f->err));
+    expect_ok(
+        f, ly_store_rule_versions(f->conn, &f->arena, 1, "double-points", 4, 0, &rs, &n, &f->err));
     assert_int_equal(n, 0);
     expect_ok(f, ly_store_rule_versions(f->conn, &f->arena, 1, "nothing", 0, 0, &rs, &n, &f->err));
     assert_int_equal(n, 0);
