@@ -125,7 +125,8 @@ static const char *const sql[NSTMTS] = {
                         "purchase_count = checked_add(purchase_count, ?5), "
                         "last_purchase_at = CASE WHEN ?5 > 0 "
                         "THEN max(COALESCE(last_purchase_at, ?3), ?3) "
-                        "ELSE last_purchase_at END, last_activity_at = ?3 "
+                        "ELSE last_purchase_at END, "
+                        "last_activity_at = max(COALESCE(last_activity_at, ?3), ?3) "
                         "WHERE program_id = ?1 AND id = ?2",
     /* Only for "writes": an account's balance moved by its id. */
     [ACCOUNT_ADD_ID] = "UPDATE accounts SET balance = checked_add(balance, ?2) WHERE id = ?1",

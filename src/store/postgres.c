@@ -210,8 +210,11 @@ static const struct {
      * writes nothing, so it neither waits for nor fails on a writer. */
     [PG_MEMBER_STATUS] = {"member_status", "SELECT (status = 'active')::int FROM members "
                                            "WHERE " PG_BY_ID_2},
-    [PG_MEMBER_TOUCH] = {"member_touch", "UPDATE members SET last_activity_at = $3 "
-                                         "WHERE " PG_BY_ID_2},
+    /* Activity only moves forward: a late or back-dated event leaves the
+     * latest time. */
+    [PG_MEMBER_TOUCH] = {"member_touch",
+                         "UPDATE members SET last_activity_at = GREATEST(last_activity_at, "
+                         "$3::bigint) WHERE " PG_BY_ID_2},
     /* The entry, its accounts and its postings in one round trip. The
      * postings come as arrays ($10..$13); member accounts are upserted in a
      * fixed order, so that two entries lock them in the same order. Program
@@ -356,7 +359,8 @@ static const struct {
                             "purchase_count = purchase_count + $5::bigint, "
                             "last_purchase_at = CASE WHEN $5::bigint > 0 "
                             "THEN GREATEST(last_purchase_at, $3::bigint) "
-                            "ELSE last_purchase_at END, last_activity_at = $3::bigint "
+                            "ELSE last_purchase_at END, "
+                            "last_activity_at = GREATEST(last_activity_at, $3::bigint) "
                             "WHERE " PG_BY_ID_2},
     /* The expression is members_birthday_idx's. */
     [PG_MEMBERS_BY_BIRTHDAY] = {"members_by_birthday",

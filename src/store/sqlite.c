@@ -203,8 +203,11 @@ static const struct {
     [SQ_RELEASE] = {"release", "RELEASE ly_atomic"},
     [SQ_MEMBER_LOCK] = {"member_lock",
                         "SELECT status = 'active' FROM members WHERE program_id = ?1 AND id = ?2"},
-    [SQ_MEMBER_TOUCH] = {"member_touch", "UPDATE members SET last_activity_at = ?3 "
-                                         "WHERE program_id = ?1 AND id = ?2"},
+    /* Activity only moves forward: a late or back-dated event leaves the
+     * latest time. */
+    [SQ_MEMBER_TOUCH] = {"member_touch",
+                         "UPDATE members SET last_activity_at = "
+                         "max(COALESCE(last_activity_at, ?3), ?3) WHERE program_id = ?1 AND id = ?2"},
     [SQ_ENTRY_INSERT] =
         {"entry_insert",
          "INSERT INTO entries (program_id, member_id, kind, event_id, ref_entry_id, "
@@ -334,7 +337,8 @@ static const struct {
                             "purchase_count = checked_add(purchase_count, ?5), "
                             "last_purchase_at = CASE WHEN ?5 > 0 "
                             "THEN max(COALESCE(last_purchase_at, ?3), ?3) "
-                            "ELSE last_purchase_at END, last_activity_at = ?3 "
+                            "ELSE last_purchase_at END, "
+                            "last_activity_at = max(COALESCE(last_activity_at, ?3), ?3) "
                             "WHERE program_id = ?1 AND id = ?2"},
     /* The expression is members_birthday_idx's. */
     [SQ_MEMBERS_BY_BIRTHDAY] = {"members_by_birthday",

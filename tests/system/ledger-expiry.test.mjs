@@ -330,5 +330,15 @@ describe('ledger: expiry', () => {
             const act = (await L.activity(recent.id)).filter((x) => x.kind === 'expire');
             assert.equal(act.reduce((s, x) => s + x.amount, 0), -25, JSON.stringify(act));
         });
+
+        test('an event sent late, dated before the latest activity, does not make a member idle', async () => {
+            const { L } = ctx;
+            const m = await L.enrol({ name: 'Late till' });
+            await L.purchase(m.id, 1000, { occurred_at: iso(secondsAgo(DAY_MS)) });
+            // A till that was offline sends last month's purchase today.
+            await L.purchase(m.id, 500, { occurred_at: iso(secondsAgo(60 * DAY_MS)) });
+            assertJob(await L.expire(Date.now() + DAY_MS), { lots_expired: 0, points_expired: 0, members: 0 }, 'bought yesterday: not idle');
+            assert.equal((await L.balance(m.id)).points.balance, 15);
+        });
     });
 });
