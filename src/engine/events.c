@@ -486,7 +486,7 @@ static int items_amount(const ev_ctx *x, const ly_event *orig, json_t *returned,
         json_int_t qty = json_object_get(it, "quantity")
                              ? json_integer_value(json_object_get(it, "quantity"))
                              : 1;
-        json_int_t bought = 0, price = 0;
+        json_int_t bought = 0;
         size_t k;
         const json_t *p;
         json_array_foreach(pitems, k, p)
@@ -495,7 +495,6 @@ static int items_amount(const ev_ctx *x, const ly_event *orig, json_t *returned,
                 continue;
             json_t *q = json_object_get(p, "quantity");
             bought += q ? json_integer_value(q) : 1;
-            price = json_integer_value(json_object_get(p, "unit_price"));
         }
         json_int_t before = json_integer_value(json_object_get(returned, sku));
         if (!bought) {
@@ -510,12 +509,29 @@ static int items_amount(const ev_ctx *x, const ly_event *orig, json_t *returned,
             break;
         }
         json_object_set_new(returned, sku, json_integer(before + qty));
-        int64_t value;
-        if (ly_mul64(qty, price, &value) != LY_OK || ly_add64(*amount, value, amount) != LY_OK) {
-            rc = ly_error_set(err, LY_EREFUSED, "amount_overflow", "items",
-                              "the returned items' value does not fit in 64 bits");
-            break;
+        /* A SKU on several lines at different prices: its units are returned
+         * in the purchase's line order, each at its own line's price. Units
+         * before..before+qty are the ones this return takes. */
+        json_int_t start = 0;
+        json_array_foreach(pitems, k, p)
+        {
+            if (rc != LY_OK || strcmp(json_string_value(json_object_get(p, "sku")), sku) != 0)
+                continue;
+            json_t *q = json_object_get(p, "quantity");
+            json_int_t n = q ? json_integer_value(q) : 1, end = start + n;
+            json_int_t from = before > start ? before : start;
+            json_int_t to = before + qty < end ? before + qty : end;
+            int64_t value;
+            if (to > from &&
+                (ly_mul64(to - from, json_integer_value(json_object_get(p, "unit_price")),
+                          &value) != LY_OK ||
+                 ly_add64(*amount, value, amount) != LY_OK))
+                rc = ly_error_set(err, LY_EREFUSED, "amount_overflow", "items",
+                                  "the returned items' value does not fit in 64 bits");
+            start = end;
         }
+        if (rc != LY_OK)
+            break;
     }
     json_decref(pbody);
     return rc;

@@ -97,6 +97,29 @@ describe('ledger: returns', () => {
         await assertRefused(srv, () => ret({ original_event_id: p.event_id, items: [{ sku: 'MUG', quantity: 1 }] }), 422, 'return_exceeds_purchase', { what: 'all returned' });
     });
 
+    test('a SKU on two lines at two prices: its units come back in line order, each at its own price', async () => {
+        const items = [
+            { sku: 'A', quantity: 1, unit_price: 300 },
+            { sku: 'B', quantity: 1, unit_price: 100 },
+            { sku: 'A', quantity: 2, unit_price: 700 },
+        ];
+        const { m, p } = await bought(1800, { items });
+        assert.equal(p.points_earned, 18);
+        // The first A is the 300 one; the next two the 700 ones.
+        const a = await L.giveBack(p.event_id, { items: [{ sku: 'A', quantity: 1 }] });
+        assertReturnAnswer(a, { memberId: m.id, original: p.event_id, amount: 300, points: 3 });
+        const b = await L.giveBack(p.event_id, { items: [{ sku: 'A', quantity: 2 }] });
+        assertReturnAnswer(b, { memberId: m.id, original: p.event_id, amount: 1400, points: 14 });
+        await assertRefused(srv, () => ret({ original_event_id: p.event_id, items: [{ sku: 'A', quantity: 1 }] }), 422, 'return_exceeds_purchase', { what: 'no A left' });
+        const c = await L.giveBack(p.event_id, { items: [{ sku: 'B', quantity: 1 }] });
+        assertReturnAnswer(c, { memberId: m.id, original: p.event_id, amount: 100, points: 1 });
+        assert.equal((await L.balance(m.id)).points.balance, 0);
+        // All three A in one return, on another purchase: 300 + 2 × 700.
+        const q = await bought(1800, { items });
+        const all = await L.giveBack(q.p.event_id, { items: [{ sku: 'A', quantity: 3 }] });
+        assertReturnAnswer(all, { memberId: q.m.id, original: q.p.event_id, amount: 1700, points: 17 });
+    });
+
     test('several partial returns summing to the whole reverse exactly what was earned', async () => {
         // [earn, amount, pieces (null: "everything not yet returned")]
         const cases = [
