@@ -102,6 +102,9 @@ static int check_items(const json_t *items, int is_return, ly_error *err)
         if (p && json_integer_value(p) > LY_AMOUNT_MAX)
             return ly_error_set(err, LY_EINVAL, "amount_too_large", field,
                                 "%s must be at most 2^53", field);
+        if (p && q && (__int128)json_integer_value(p) * json_integer_value(q) > LY_AMOUNT_MAX)
+            return ly_error_set(err, LY_EINVAL, "amount_too_large", prefix,
+                                "%s: quantity times unit_price must be at most 2^53", prefix);
         const json_t *tags = json_object_get(it, "tags"), *t;
         size_t k;
         json_array_foreach(tags, k, t) if (!json_is_string(t)) return ly_error_set(
@@ -471,68 +474,98 @@ static int purchase(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
 
 /* The amount a return by items stands for, priced at the purchase's unit
  * prices, and the purchase's returned quantities updated in *returned. */
+/* The value at unit prices of the first n units of sku on the purchase's
+ * lines (all skus, each to its count in `units`, when sku is NULL), taken
+ * in line order, so that a SKU listed on several lines at different prices
+ * comes back unit by unit at its own lines' prices. */
+static __int128 units_value(const json_t *pitems, const json_t *units)
+{
+    __int128 v = 0;
+    const char *sku;
+    const json_t *n;
+    json_object_foreach((json_t *)units, sku, n)
+    {
+        json_int_t left = json_integer_value(n);
+        size_t k;
+        const json_t *p;
+        json_array_foreach(pitems, k, p)
+        {
+            if (left <= 0 || strcmp(json_string_value(json_object_get(p, "sku")), sku) != 0)
+                continue;
+            json_t *q = json_object_get(p, "quantity");
+            json_int_t take = q ? json_integer_value(q) : 1;
+            if (take > left)
+                take = left;
+            v += (__int128)take * json_integer_value(json_object_get(p, "unit_price"));
+            left -= take;
+        }
+    }
+    return v;
+}
+
+/* What returning x's items gives back, in *amount, with `returned` (the
+ * units of each SKU returned before) brought up to date. The items are
+ * valued at the purchase's unit prices; when those do not add up to the
+ * purchase's amount (a basket discount, a tax), the value is scaled to it,
+ * so that returning every item gives back exactly the amount: the share
+ * returned so far, rounded down, less what earlier returns gave back. */
 static int items_amount(const ev_ctx *x, const ly_event *orig, json_t *returned, int64_t *amount,
                         ly_error *err)
 {
     json_t *pbody = json_loads(orig->body ? orig->body : "{}", 0, NULL);
     json_t *pitems = json_object_get(pbody, "items");
+    json_t *before = json_deep_copy(returned), *all = json_object();
     size_t i;
     const json_t *it;
-    int rc = LY_OK;
+    int rc = before && all ? LY_OK : ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
     *amount = 0;
+    json_array_foreach(pitems, i, it)
+    {
+        const char *sku = json_string_value(json_object_get(it, "sku"));
+        json_t *q = json_object_get(it, "quantity");
+        if (rc == LY_OK)
+            json_object_set_new(all, sku,
+                                json_integer(json_integer_value(json_object_get(all, sku)) +
+                                             (q ? json_integer_value(q) : 1)));
+    }
     json_array_foreach(x->in->items, i, it)
     {
+        if (rc != LY_OK)
+            break;
         const char *sku = json_string_value(json_object_get(it, "sku"));
         json_int_t qty = json_object_get(it, "quantity")
                              ? json_integer_value(json_object_get(it, "quantity"))
                              : 1;
-        json_int_t bought = 0;
-        size_t k;
-        const json_t *p;
-        json_array_foreach(pitems, k, p)
-        {
-            if (strcmp(json_string_value(json_object_get(p, "sku")), sku) != 0)
-                continue;
-            json_t *q = json_object_get(p, "quantity");
-            bought += q ? json_integer_value(q) : 1;
-        }
-        json_int_t before = json_integer_value(json_object_get(returned, sku));
+        json_int_t bought = json_integer_value(json_object_get(all, sku));
+        json_int_t done = json_integer_value(json_object_get(returned, sku));
         if (!bought) {
             rc = ly_error_set(err, LY_EREFUSED, "return_exceeds_purchase", "items",
                               "purchase %s has no item %.64s", orig->ext_id, sku);
             break;
         }
-        if (qty > bought - before) {
+        if (qty > bought - done) {
             rc = ly_error_set(err, LY_EREFUSED, "return_exceeds_purchase", "items",
                               "purchase %s has %lld of %.64s left to return, not %lld",
-                              orig->ext_id, (long long)(bought - before), sku, (long long)qty);
+                              orig->ext_id, (long long)(bought - done), sku, (long long)qty);
             break;
         }
-        json_object_set_new(returned, sku, json_integer(before + qty));
-        /* A SKU on several lines at different prices: its units are returned
-         * in the purchase's line order, each at its own line's price. Units
-         * before..before+qty are the ones this return takes. */
-        json_int_t start = 0;
-        json_array_foreach(pitems, k, p)
-        {
-            if (rc != LY_OK || strcmp(json_string_value(json_object_get(p, "sku")), sku) != 0)
-                continue;
-            json_t *q = json_object_get(p, "quantity");
-            json_int_t n = q ? json_integer_value(q) : 1, end = start + n;
-            json_int_t from = before > start ? before : start;
-            json_int_t to = before + qty < end ? before + qty : end;
-            int64_t value;
-            if (to > from &&
-                (ly_mul64(to - from, json_integer_value(json_object_get(p, "unit_price")),
-                          &value) != LY_OK ||
-                 ly_add64(*amount, value, amount) != LY_OK))
-                rc = ly_error_set(err, LY_EREFUSED, "amount_overflow", "items",
-                                  "the returned items' value does not fit in 64 bits");
-            start = end;
-        }
-        if (rc != LY_OK)
-            break;
+        json_object_set_new(returned, sku, json_integer(done + qty));
     }
+    if (rc == LY_OK) {
+        __int128 total = units_value(pitems, all), was = units_value(pitems, before),
+                 now = units_value(pitems, returned), a = orig->amount;
+        if (total > 0 && total != a) {
+            was = was * a / total;
+            now = now * a / total;
+        }
+        if (now - was > INT64_MAX)
+            rc = ly_error_set(err, LY_EREFUSED, "amount_overflow", "items",
+                              "the returned items' value does not fit in 64 bits");
+        else
+            *amount = (int64_t)(now - was);
+    }
+    json_decref(all);
+    json_decref(before);
     json_decref(pbody);
     return rc;
 }

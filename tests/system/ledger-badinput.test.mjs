@@ -179,6 +179,8 @@ describe('ledger: bad input', () => {
                 () => refusedText(purchase(), JSON.stringify({ ...purchase().valid(), items: [{ ...item, colour: 'red' }] }), 400, 'unknown_field', { what: 'unknown item field' }),
                 () => refusedText(purchase(), JSON.stringify({ ...purchase().valid(), items: {} }), 400, 'invalid_type', { field: 'items', what: 'items an object' }),
                 () => refusedText(purchase(), body({ unit_price: '__P__' }).replace('"__P__"', TOO_LARGE), 400, 'amount_too_large', { what: 'unit_price 2^53+1' }),
+                // Each line's quantity times unit_price is an amount too.
+                () => refusedText(purchase(), body({ quantity: 1000000, unit_price: 2 ** 53 }), 400, 'amount_too_large', { field: 'items[0]', what: 'a line worth 10^6 × 2^53' }),
             ]);
         });
 

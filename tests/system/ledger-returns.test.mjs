@@ -120,6 +120,29 @@ describe('ledger: returns', () => {
         assertReturnAnswer(all, { memberId: q.m.id, original: q.p.event_id, amount: 1700, points: 17 });
     });
 
+    test('a discounted basket returned by items: each item gives back its share of what was paid, and all of them exactly the amount', async () => {
+        // Items worth 1000 at shelf prices, paid 900 after a basket discount.
+        const items = [
+            { sku: 'TEA', quantity: 3, unit_price: 100 },
+            { sku: 'POT', quantity: 1, unit_price: 700 },
+        ];
+        const { m, p } = await bought(900, { items });
+        assert.equal(p.points_earned, 9);
+        const a = await L.giveBack(p.event_id, { items: [{ sku: 'TEA', quantity: 1 }] });
+        assertReturnAnswer(a, { memberId: m.id, original: p.event_id, amount: 90, points: 0 });
+        const b = await L.giveBack(p.event_id, { items: [{ sku: 'POT', quantity: 1 }] });
+        assertReturnAnswer(b, { memberId: m.id, original: p.event_id, amount: 630, points: 7 });
+        const c = await L.giveBack(p.event_id, { items: [{ sku: 'TEA', quantity: 2 }] });
+        assertReturnAnswer(c, { memberId: m.id, original: p.event_id, amount: 180, points: 2 });
+        assert.equal((await L.balance(m.id)).points.balance, 0);
+        await assertRefused(srv, () => ret({ original_event_id: p.event_id, amount: 1 }), 422, 'return_exceeds_purchase', { what: 'nothing left' });
+        // Paid more than the shelf prices (a tax): 3 × 1/3 of 1000 comes back as 333, 333, 334.
+        const t = await bought(1000, { items: [{ sku: 'X', quantity: 3, unit_price: 300 }] });
+        const got = [];
+        for (let i = 0; i < 3; i++) got.push((await L.giveBack(t.p.event_id, { items: [{ sku: 'X', quantity: 1 }] })).amount_returned);
+        assert.deepEqual(got, [333, 333, 334]);
+    });
+
     test('several partial returns summing to the whole reverse exactly what was earned', async () => {
         // [earn, amount, pieces (null: "everything not yet returned")]
         const cases = [
