@@ -194,8 +194,8 @@ static ly_lot_state *lot_states(ly_arena *a, const ly_lot *lots, size_t n)
 }
 
 int ly__spend_plan(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
-                   const char *asset, int64_t amount, int64_t as_of, ly_lot **lots, int64_t **take,
-                   size_t *n, ly_error *err)
+                   const char *asset, int64_t amount, const char *field, int64_t as_of,
+                   ly_lot **lots, int64_t **take, size_t *n, ly_error *err)
 {
     int rc = ly_store_lots_open(c, a, program_id, member_id, asset, lots, n, err);
     if (rc != LY_OK)
@@ -209,7 +209,7 @@ int ly__spend_plan(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_i
     if (got < amount) {
         int points = strcmp(asset, "points") == 0;
         return ly_error_set(err, LY_EREFUSED,
-                            points ? "insufficient_points" : "insufficient_credit", NULL,
+                            points ? "insufficient_points" : "insufficient_credit", field,
                             "member mem_%lld has %lld %s available, %lld asked",
                             (long long)member_id, (long long)ly_lots_available(st, *n, as_of),
                             points ? "points" : "credit", (long long)amount);
@@ -422,8 +422,8 @@ static int do_redeem(ly_conn *c, void *vctx, ly_error *err)
     if (rc == LY_OK)
         rc = ly__member_ready(c, s->program_id, s->member_id, err);
     if (rc == LY_OK)
-        rc = ly__spend_plan(c, s->a, s->program_id, s->member_id, s->asset, s->amount, now, &lots,
-                            &take, &n, err);
+        rc = ly__spend_plan(c, s->a, s->program_id, s->member_id, s->asset, s->amount, s->asset,
+                            now, &lots, &take, &n, err);
     if (rc != LY_OK)
         return rc;
     ly_entry e = {.program_id = s->program_id,
@@ -586,7 +586,8 @@ static int do_adjust(ly_conn *c, void *vctx, ly_error *err)
     int64_t *take = NULL;
     size_t n = 0;
     if (s->amount < 0 && (rc = ly__spend_plan(c, s->a, s->program_id, s->member_id, s->asset,
-                                              -s->amount, now, &lots, &take, &n, err)) != LY_OK)
+                                              -s->amount, "amount", now, &lots, &take, &n, err)) !=
+                             LY_OK)
         return rc;
     ly_entry e = {.program_id = s->program_id,
                   .member_id = s->member_id,
@@ -662,8 +663,8 @@ static int do_transfer(ly_conn *c, void *vctx, ly_error *err)
     if (rc == LY_OK)
         rc = ly__member_ready(c, s->program_id, first_from ? s->other_id : s->member_id, err);
     if (rc == LY_OK)
-        rc = ly__spend_plan(c, s->a, s->program_id, s->member_id, "points", s->amount, now, &lots,
-                            &take, &n, err);
+        rc = ly__spend_plan(c, s->a, s->program_id, s->member_id, "points", s->amount, "points",
+                            now, &lots, &take, &n, err);
     if (rc != LY_OK)
         return rc;
     ly_posting p[2] = {

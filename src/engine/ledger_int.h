@@ -35,11 +35,12 @@ int ly__lot_new(ly_conn *c, const ly_entry *e, int64_t member_id, const char *as
                 int64_t available_at, int64_t expires_at, ly_lot *out, ly_error *err);
 
 /* Plans to spend `amount` of the member's available lots as of `as_of`;
- * LY_EREFUSED "insufficient_points"/"insufficient_credit" when they do not
- * cover it. *lots and *take (n each) receive the plan. */
+ * LY_EREFUSED "insufficient_points"/"insufficient_credit", naming field
+ * (the request's field that asked for amount), when they do not cover it.
+ * *lots and *take (n each) receive the plan. */
 int ly__spend_plan(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id,
-                   const char *asset, int64_t amount, int64_t as_of, ly_lot **lots, int64_t **take,
-                   size_t *n, ly_error *err);
+                   const char *asset, int64_t amount, const char *field, int64_t as_of,
+                   ly_lot **lots, int64_t **take, size_t *n, ly_error *err);
 /* Records the plan's consumptions by entry_id. */
 int ly__spend_apply(ly_conn *c, int64_t program_id, int64_t entry_id, const ly_lot *lots,
                     const int64_t *take, size_t n, ly_error *err);

@@ -260,13 +260,13 @@ describe('ledger: bad input', () => {
             const c = b.credit.available + 1;
             assert.ok(p > 1 && c > 1, JSON.stringify(b));
             await all([
-                () => refusedText(routes[4], JSON.stringify({ points: p }), 422, 'insufficient_points', { what: `${p} points` }),
-                () => refusedText(routes[4], JSON.stringify({ points: MAX_AMOUNT }), 422, 'insufficient_points', { what: '2^53' }),
-                () => refusedText(routes[5], JSON.stringify({ credit: c }), 422, 'insufficient_credit', { what: `credit ${c}` }),
-                () => refusedText(routes[6], JSON.stringify({ asset: 'points', amount: -p, reason: 'x' }), 422, 'insufficient_points', { what: `adjustment -${p}` }),
-                () => refusedText(routes[6], JSON.stringify({ asset: 'points', amount: -MAX_AMOUNT, reason: 'x' }), 422, 'insufficient_points', { what: 'adjustment -2^53' }),
-                () => refusedText(routes[6], JSON.stringify({ asset: 'credit', amount: -c, reason: 'x' }), 422, 'insufficient_credit', { what: `credit adjustment -${c}` }),
-                () => refusedText(routes[7], JSON.stringify({ from: rich.id, to: other.id, points: p }), 422, 'insufficient_points', { what: `transfer ${p}` }),
+                () => refusedText(routes[4], JSON.stringify({ points: p }), 422, 'insufficient_points', { field: 'points', what: `${p} points` }),
+                () => refusedText(routes[4], JSON.stringify({ points: MAX_AMOUNT }), 422, 'insufficient_points', { field: 'points', what: '2^53' }),
+                () => refusedText(routes[5], JSON.stringify({ credit: c }), 422, 'insufficient_credit', { field: 'credit', what: `credit ${c}` }),
+                () => refusedText(routes[6], JSON.stringify({ asset: 'points', amount: -p, reason: 'x' }), 422, 'insufficient_points', { field: 'amount', what: `adjustment -${p}` }),
+                () => refusedText(routes[6], JSON.stringify({ asset: 'points', amount: -MAX_AMOUNT, reason: 'x' }), 422, 'insufficient_points', { field: 'amount', what: 'adjustment -2^53' }),
+                () => refusedText(routes[6], JSON.stringify({ asset: 'credit', amount: -c, reason: 'x' }), 422, 'insufficient_credit', { field: 'amount', what: `credit adjustment -${c}` }),
+                () => refusedText(routes[7], JSON.stringify({ from: rich.id, to: other.id, points: p }), 422, 'insufficient_points', { field: 'points', what: `transfer ${p}` }),
             ]);
         });
 
