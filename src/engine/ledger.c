@@ -585,9 +585,9 @@ static int do_adjust(ly_conn *c, void *vctx, ly_error *err)
     ly_lot *lots = NULL;
     int64_t *take = NULL;
     size_t n = 0;
-    if (s->amount < 0 && (rc = ly__spend_plan(c, s->a, s->program_id, s->member_id, s->asset,
-                                              -s->amount, "amount", now, &lots, &take, &n, err)) !=
-                             LY_OK)
+    if (s->amount < 0 &&
+        (rc = ly__spend_plan(c, s->a, s->program_id, s->member_id, s->asset, -s->amount, "amount",
+                             now, &lots, &take, &n, err)) != LY_OK)
         return rc;
     ly_entry e = {.program_id = s->program_id,
                   .member_id = s->member_id,
