@@ -128,7 +128,8 @@ int ly_expiry_check(const ly_expiry *p);
 
 /* When a lot earned at earned_at (UTC ms) expires, in UTC ms; 0 for never
  * (NONE, INACTIVITY, a policy ly_expiry_check refuses, or an earned_at more
- * than 2^55 ms, about a million years, away from 1970). z NULL means UTC. */
+ * than 2^55 ms, about a million years, away from 1970), and at most
+ * LY_TIME_MAX. z NULL means UTC. */
 int64_t ly_expiry_at(const ly_expiry *p, const ly_tz *z, int64_t earned_at);
 
 /* last_activity + n days for a valid INACTIVITY policy; 0 otherwise (or

@@ -201,7 +201,17 @@ static void add_months(int64_t y, int m, int64_t add, int64_t *oy, int *om)
     *om = (int)(idx - ny * 12) + 1;
 }
 
+static int64_t expiry_at(const ly_expiry *p, const ly_tz *z, int64_t earned_at);
+
 int64_t ly_expiry_at(const ly_expiry *p, const ly_tz *z, int64_t earned_at)
+{
+    /* Past the last instant a time can be written at is never, as good as:
+     * the last instant, so that every expiry date can be shown. */
+    int64_t t = expiry_at(p, z, earned_at);
+    return t > LY_TIME_MAX ? LY_TIME_MAX : t;
+}
+
+static int64_t expiry_at(const ly_expiry *p, const ly_tz *z, int64_t earned_at)
 {
     if (ly_expiry_check(p) != 0 || earned_at < -EXPIRY_INSTANT_LIMIT ||
         earned_at > EXPIRY_INSTANT_LIMIT)

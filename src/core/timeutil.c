@@ -152,7 +152,12 @@ int ly_time_parse(const char *s, int64_t *ms)
         h > 23 || mi > 59 || sec > 59)
         return LY_EINVAL;
     int64_t days = ly_days_from_civil(y, (unsigned)mo, (unsigned)d);
-    *ms = days * MS_PER_DAY + ((int64_t)h * 3600 + mi * 60 + sec) * 1000 + frac -
-          (int64_t)offset_min * 60000;
+    int64_t t = days * MS_PER_DAY + ((int64_t)h * 3600 + mi * 60 + sec) * 1000 + frac -
+                (int64_t)offset_min * 60000;
+    /* An offset may carry 9999-12-31 or 0001-01-01 out of the years UTC
+     * can be written in. */
+    if (t < LY_TIME_MIN || t > LY_TIME_MAX)
+        return LY_EINVAL;
+    *ms = t;
     return 0;
 }

@@ -206,6 +206,18 @@ describe('ledger: expiry', () => {
             assertJob(await L.expire(exp - MINUTE), { lots_expired: 0, points_expired: 0, members: 0 }, 'a minute before');
             assertJob(await L.expire(exp + MINUTE), { lots_expired: 1, points_expired: 42, members: 1 }, 'a minute after');
         });
+
+        test('a lot earned at the end of time expires at the last instant RFC 3339 can write', async () => {
+            const { L, srv } = ctx;
+            const m = await L.enrol({});
+            const far = await L.purchase(m.id, 1000, { occurred_at: '9999-12-31T23:59:59Z' });
+            assert.equal(far.occurred_at, '9999-12-31T23:59:59.000Z');
+            assert.deepEqual((await L.balance(m.id)).points.expiring, [{ points: 10, expires_at: '9999-12-31T23:59:59.999Z' }]);
+            // An offset that carries the time past year 9999 in UTC is no time.
+            const r = await srv.request('POST', '/v1/events', { body: { type: 'purchase', member: m.id, amount: 1000, occurred_at: '9999-12-31T23:59:59-05:00' } });
+            assert.equal(r.status, 400, r.text);
+            assert.equal(r.body.error.field, 'occurred_at');
+        });
     });
 
     describe('fixed date and end of month, in the program\'s time zone', () => {

@@ -538,6 +538,13 @@ static void test_expiry_at(void **state)
     ly_expiry p = {.kind = LY_EXPIRY_END_OF_MONTH, .n = 0};
     assert_int_equal(ly_expiry_at(&p, NULL, at("2026-01-15T17:00:00Z")),
                      at("2026-02-01T00:00:00Z"));
+    /* Beyond year 9999 is the last instant that can be written. */
+    ly_expiry year = {.kind = LY_EXPIRY_ROLLING_DAYS, .n = 365};
+    assert_int_equal(ly_expiry_at(&year, NULL, at("9999-06-01T00:00:00Z")), LY_TIME_MAX);
+    assert_int_equal(ly_expiry_at(&year, NULL, at("9998-06-01T00:00:00Z")),
+                     at("9999-06-01T00:00:00Z"));
+    ly_expiry fixed = {.kind = LY_EXPIRY_FIXED_DATE, .month = 1, .day = 31};
+    assert_int_equal(ly_expiry_at(&fixed, NULL, at("9999-12-31T12:00:00Z")), LY_TIME_MAX);
 }
 
 /* Every day of 2024-2027 earned at noon: rolling months lands on the same
