@@ -262,7 +262,7 @@ typedef struct ly_violation {
  * a concurrent writer of the member neither holds it up nor fails it. */
 int ly_store_member_lock(ly_conn *c, int64_t program_id, int64_t member_id, int *active,
                          ly_error *err);
-/* Sets members.last_activity_at. */
+/* Moves members.last_activity_at to `at` when that is later. */
 int ly_store_member_touch(ly_conn *c, int64_t program_id, int64_t member_id, int64_t at,
                           ly_error *err);
 
@@ -330,6 +330,12 @@ int ly_store_lots_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t 
  * (LY_EINTERNAL if that would leave it outside 0..amount). */
 int ly_store_consumption_insert(ly_conn *c, int64_t program_id, const ly_consumption *k,
                                 ly_error *err);
+/* Points a return forgave on a lot (see migration 0006): read it, or move
+ * it by delta (LY_EINTERNAL if that would leave it outside 0..amount). */
+int ly_store_lot_forgiven(ly_conn *c, int64_t program_id, int64_t lot_id, int64_t *out,
+                          ly_error *err);
+int ly_store_lot_forgive(ly_conn *c, int64_t program_id, int64_t lot_id, int64_t delta,
+                         ly_error *err);
 int ly_store_consumptions_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
                                    ly_consumption **out, size_t *n, ly_error *err);
 /* Up to limit lots of the program with remaining > 0 and 0 < expires_at <=

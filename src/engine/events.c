@@ -667,6 +667,24 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
             rc = ly__settle(c, x->a, x->program_id, x->member_id, "credit", e.id, err);
         row->entry_id = e.id;
     }
+    /* What was forgiven is marked on the purchase's points lots, so that a
+     * cancelled spend of them gives them back to the return, not the member
+     * (see do_cancel in ledger.c). */
+    if (rc == LY_OK && !x->simulate && forgiven > 0 && orig.entry_id) {
+        ly_lot *lots = NULL;
+        size_t n = 0;
+        int64_t rest = forgiven;
+        rc = ly_store_lots_of_entry(c, x->a, x->program_id, orig.entry_id, &lots, &n, err);
+        for (size_t i = 0; rc == LY_OK && i < n && rest > 0; i++) {
+            int64_t had = 0;
+            if (strcmp(lots[i].asset, "points") != 0 ||
+                (rc = ly_store_lot_forgiven(c, x->program_id, lots[i].id, &had, err)) != LY_OK)
+                continue;
+            int64_t f = lots[i].amount - had < rest ? lots[i].amount - had : rest;
+            if (f > 0 && (rc = ly_store_lot_forgive(c, x->program_id, lots[i].id, f, err)) == LY_OK)
+                rest -= f;
+        }
+    }
     if (rc == LY_OK && !x->simulate)
         rc = ly__earn_reverse(c, x->a, &x->prog, &orig, total_after, err);
     if (rc == LY_OK && !x->simulate)

@@ -492,6 +492,54 @@ int ly_redeem(ly_conn *c, ly_arena *a, int64_t program_id, int64_t member_id, co
     return rc == LY_OK ? ly__txn_run(c, 1, do_redeem, &s, err) : rc;
 }
 
+/* Points given back by a cancelled redemption to lots of a returned
+ * purchase, which the return forgave (on_return_spent "clawback": the
+ * member had spent them, so the return could not take them), are taken by
+ * that return now: one more "return" entry, and the lots' forgiven
+ * lowered. *reclaimed receives how many. */
+static int reclaim_forgiven(ly_conn *c, struct spend_ctx *s, const ly_redemption *red,
+                            const ly_consumption *ks, size_t n, int64_t *reclaimed, ly_error *err)
+{
+    *reclaimed = 0;
+    if (strcmp(red->asset, "points") != 0)
+        return LY_OK;
+    int64_t *take = ly_arena_alloc(s->a, (n ? n : 1) * sizeof *take), total = 0;
+    if (!take)
+        return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        int64_t f = 0;
+        int rc = ks[i].amount > 0 ? ly_store_lot_forgiven(c, s->program_id, ks[i].lot_id, &f, err)
+                                  : LY_OK;
+        if (rc != LY_OK)
+            return rc;
+        /* A spend consumes each lot once: its consumptions name distinct lots. */
+        take[i] = f < ks[i].amount ? f : ks[i].amount;
+        total += take[i];
+    }
+    if (total == 0)
+        return LY_OK;
+    int64_t now = ly_time_now_ms();
+    ly_entry e = {.program_id = s->program_id,
+                  .member_id = s->member_id,
+                  .kind = "return",
+                  .ref_entry_id = red->entry_id,
+                  .memo = "points a return forgave, taken when the redemption that spent them "
+                          "was cancelled",
+                  .effective_at = now,
+                  .created_at = now};
+    int rc = ly__post(c, &e, s->member_id, "points", "returned", -total, err);
+    for (size_t i = 0; rc == LY_OK && i < n; i++) {
+        if (!take[i])
+            continue;
+        ly_consumption k = {e.id, ks[i].lot_id, take[i]};
+        if ((rc = ly_store_consumption_insert(c, s->program_id, &k, err)) == LY_OK)
+            rc = ly_store_lot_forgive(c, s->program_id, ks[i].lot_id, -take[i], err);
+    }
+    if (rc == LY_OK)
+        *reclaimed = total;
+    return rc;
+}
+
 static int do_cancel(ly_conn *c, void *vctx, ly_error *err)
 {
     struct spend_ctx *s = vctx;
@@ -531,6 +579,9 @@ static int do_cancel(ly_conn *c, void *vctx, ly_error *err)
         if ((rc = ly_store_consumption_insert(c, s->program_id, &back, err)) != LY_OK)
             return rc;
     }
+    int64_t reclaimed = 0;
+    if ((rc = reclaim_forgiven(c, s, &red, ks, n, &reclaimed, err)) != LY_OK)
+        return rc;
     if ((rc = ly__settle(c, s->a, s->program_id, s->member_id, red.asset, e.id, err)) != LY_OK)
         return rc;
     red.status = "cancelled";
@@ -543,6 +594,8 @@ static int do_cancel(ly_conn *c, void *vctx, ly_error *err)
     write_movement(&w, "id", "red_", red.id, s->member_id, red.asset, red.amount);
     ly_jw_key(&w, "status");
     ly_jw_str(&w, "cancelled");
+    ly_jw_key(&w, "points_reclaimed");
+    ly_jw_int(&w, reclaimed);
     ly_jw_key(&w, "balance");
     if ((rc = write_balance_now(c, s->a, s->program_id, s->member_id, &w, err)) != LY_OK) {
         ly_jw_discard(&w);

@@ -79,6 +79,8 @@ enum {
     PG_MEMBER_BALANCES,
     PG_LOTS_OF_ENTRY,
     PG_CONSUMPTION_INSERT,
+    PG_LOT_FORGIVEN,
+    PG_LOT_FORGIVE,
     PG_CONSUMPTIONS_OF_ENTRY,
     PG_LOTS_EXPIRED,
     PG_MEMBERS_INACTIVE,
@@ -287,6 +289,12 @@ static const struct {
                                            "WHERE program_id = $1 AND entry_id = $2 ORDER BY id"},
     /* The lot moves only within 0..amount; when it cannot, nothing is
      * inserted. */
+    [PG_LOT_FORGIVEN] = {"lot_forgiven",
+                         "SELECT forgiven FROM lots WHERE program_id = $1 AND id = $2"},
+    [PG_LOT_FORGIVE] =
+        {"lot_forgive",
+         "UPDATE lots SET forgiven = forgiven + $3 WHERE program_id = $1 AND id = $2 "
+         "AND forgiven + $3 BETWEEN 0 AND amount"},
     [PG_CONSUMPTION_INSERT] =
         {"consumption_insert",
          "WITH u AS (UPDATE lots SET remaining = remaining - $4 "
@@ -1507,6 +1515,27 @@ static int pg_lots_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t
     return rc;
 }
 
+static int pg_lot_forgiven(ly_conn *c, int64_t program_id, int64_t lot_id, int64_t *out,
+                           ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(lot_id)};
+    *out = 0;
+    int rc = pg_int_of(pg(c), PG_LOT_FORGIVEN, p, LY_NPARAMS(p), out, err);
+    return rc < 0 ? rc : 0;
+}
+
+static int pg_lot_forgive(ly_conn *c, int64_t program_id, int64_t lot_id, int64_t delta,
+                          ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(lot_id), LY_PI(delta)};
+    int64_t changed = 0;
+    int rc = pg_exec(pg(c), PG_LOT_FORGIVE, p, LY_NPARAMS(p), &changed, err);
+    if (rc == 0 && changed == 0)
+        rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL,
+                          "lot %" PRId64 " cannot have %" PRId64 " more forgiven", lot_id, delta);
+    return rc;
+}
+
 static int pg_consumption_insert(ly_conn *c, int64_t program_id, const ly_consumption *k,
                                  ly_error *err)
 {
@@ -1842,6 +1871,8 @@ const ly_store_ops ly__postgres_ops = {
     .savepoint = pg_savepoint,
     .lots_of_entry = pg_lots_of_entry,
     .consumption_insert = pg_consumption_insert,
+    .lot_forgiven = pg_lot_forgiven,
+    .lot_forgive = pg_lot_forgive,
     .consumptions_of_entry = pg_consumptions_of_entry,
     .lots_expired = pg_lots_expired,
     .members_inactive = pg_members_inactive,

@@ -84,6 +84,8 @@ enum {
     SQ_MEMBER_BALANCES,
     SQ_LOTS_OF_ENTRY,
     SQ_LOT_CONSUME,
+    SQ_LOT_FORGIVEN,
+    SQ_LOT_FORGIVE,
     SQ_CONSUMPTION_INSERT,
     SQ_CONSUMPTIONS_OF_ENTRY,
     SQ_LOTS_EXPIRED,
@@ -205,9 +207,10 @@ static const struct {
                         "SELECT status = 'active' FROM members WHERE program_id = ?1 AND id = ?2"},
     /* Activity only moves forward: a late or back-dated event leaves the
      * latest time. */
-    [SQ_MEMBER_TOUCH] = {"member_touch",
-                         "UPDATE members SET last_activity_at = "
-                         "max(COALESCE(last_activity_at, ?3), ?3) WHERE program_id = ?1 AND id = ?2"},
+    [SQ_MEMBER_TOUCH] =
+        {"member_touch",
+         "UPDATE members SET last_activity_at = "
+         "max(COALESCE(last_activity_at, ?3), ?3) WHERE program_id = ?1 AND id = ?2"},
     [SQ_ENTRY_INSERT] =
         {"entry_insert",
          "INSERT INTO entries (program_id, member_id, kind, event_id, ref_entry_id, "
@@ -270,6 +273,12 @@ static const struct {
     [SQ_LOT_CONSUME] = {"lot_consume",
                         "UPDATE lots SET remaining = remaining - ?3 WHERE id = ?2 "
                         "AND program_id = ?1 AND remaining - ?3 BETWEEN 0 AND amount"},
+    [SQ_LOT_FORGIVEN] = {"lot_forgiven",
+                         "SELECT forgiven FROM lots WHERE program_id = ?1 AND id = ?2"},
+    [SQ_LOT_FORGIVE] =
+        {"lot_forgive",
+         "UPDATE lots SET forgiven = forgiven + ?3 WHERE program_id = ?1 AND id = ?2 "
+         "AND forgiven + ?3 BETWEEN 0 AND amount"},
     [SQ_CONSUMPTION_INSERT] =
         {"consumption_insert",
          "INSERT INTO lot_consumptions (program_id, entry_id, lot_id, amount) "
@@ -1517,6 +1526,27 @@ static int sq_lots_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t
     return rc;
 }
 
+static int sq_lot_forgiven(ly_conn *c, int64_t program_id, int64_t lot_id, int64_t *out,
+                           ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(lot_id)};
+    *out = 0;
+    int rc = sq_int(sq(c), SQ_LOT_FORGIVEN, p, LY_NPARAMS(p), out, err);
+    return rc < 0 ? rc : 0;
+}
+
+static int sq_lot_forgive(ly_conn *c, int64_t program_id, int64_t lot_id, int64_t delta,
+                          ly_error *err)
+{
+    ly_sqlparam p[] = {LY_PI(program_id), LY_PI(lot_id), LY_PI(delta)};
+    int64_t changed = 0;
+    int rc = sq_exec(sq(c), SQ_LOT_FORGIVE, p, LY_NPARAMS(p), &changed, err);
+    if (rc == 0 && changed == 0)
+        rc = ly_error_set(err, LY_EINTERNAL, NULL, NULL,
+                          "lot %" PRId64 " cannot have %" PRId64 " more forgiven", lot_id, delta);
+    return rc;
+}
+
 /* The lot first, so that a refused consumption writes nothing. */
 static int sq_consumption_insert(ly_conn *c, int64_t program_id, const ly_consumption *k,
                                  ly_error *err)
@@ -1865,6 +1895,8 @@ const ly_store_ops ly__sqlite_ops = {
     .changes = sq_changes,
     .lots_of_entry = sq_lots_of_entry,
     .consumption_insert = sq_consumption_insert,
+    .lot_forgiven = sq_lot_forgiven,
+    .lot_forgive = sq_lot_forgive,
     .consumptions_of_entry = sq_consumptions_of_entry,
     .lots_expired = sq_lots_expired,
     .members_inactive = sq_members_inactive,

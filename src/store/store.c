@@ -464,6 +464,18 @@ int ly_store_consumption_insert(ly_conn *c, int64_t program_id, const ly_consump
     return c->ops->consumption_insert(c, program_id, k, err);
 }
 
+int ly_store_lot_forgiven(ly_conn *c, int64_t program_id, int64_t lot_id, int64_t *out,
+                          ly_error *err)
+{
+    return c->ops->lot_forgiven(c, program_id, lot_id, out, err);
+}
+
+int ly_store_lot_forgive(ly_conn *c, int64_t program_id, int64_t lot_id, int64_t delta,
+                         ly_error *err)
+{
+    return c->ops->lot_forgive(c, program_id, lot_id, delta, err);
+}
+
 int ly_store_consumptions_of_entry(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
                                    ly_consumption **out, size_t *n, ly_error *err)
 {

@@ -147,6 +147,10 @@ struct ly_store_ops {
                          ly_lot **out, size_t *n, ly_error *err);
     int (*consumption_insert)(ly_conn *c, int64_t program_id, const ly_consumption *k,
                               ly_error *err);
+    int (*lot_forgiven)(ly_conn *c, int64_t program_id, int64_t lot_id, int64_t *out,
+                        ly_error *err);
+    int (*lot_forgive)(ly_conn *c, int64_t program_id, int64_t lot_id, int64_t delta,
+                       ly_error *err);
     int (*consumptions_of_entry)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t entry_id,
                                  ly_consumption **out, size_t *n, ly_error *err);
     int (*lots_expired)(ly_conn *c, ly_arena *a, int64_t program_id, int64_t as_of, int limit,

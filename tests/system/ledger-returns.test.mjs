@@ -333,6 +333,48 @@ describe('ledger: returns', () => {
                 await L.program({ on_return_spent: 'negative' });
             }
         });
+
+        test('clawback: a redemption cancelled after the return gives back to the return what it forgave, not to the member', async () => {
+            assert.equal((await L.program({ on_return_spent: 'clawback' })).on_return_spent, 'clawback');
+            try {
+                // Earn 100, spend 80, return everything: 20 taken, 80 forgiven.
+                const { m, p } = await bought(10000);
+                const r = await L.redeem(m.id, { points: 80 });
+                const a = await L.giveBack(p.event_id);
+                assert.equal(a.points_forgiven, 80, JSON.stringify(a));
+                assert.equal((await L.balance(m.id)).points.balance, 0);
+                // The 80 come back with the cancel, and the return takes them: the purchase
+                // was returned, so it has given nothing, as under "negative".
+                const c = await L.cancel(m.id, r.id);
+                assert.equal(c.points_reclaimed, 80, JSON.stringify(c));
+                const b = await L.balance(m.id);
+                assert.deepEqual([b.points.balance, b.points.available], [0, 0]);
+                const kinds = (await L.activity(m.id)).map((x) => `${x.kind} ${x.amount}`);
+                assert.deepEqual(kinds.slice(0, 2), ['return -80', 'redeem_cancel 80'], JSON.stringify(kinds));
+
+                // Half returned: 50 reversed of 100, the balance of 20 taken, 30 forgiven; the
+                // cancel gives back 80, of which the return takes its 30.
+                const h = await bought(10000);
+                const r2 = await L.redeem(h.m.id, { points: 80 });
+                const a2 = await L.giveBack(h.p.event_id, { amount: 5000 });
+                assert.equal(a2.points_forgiven, 30, JSON.stringify(a2));
+                const c2 = await L.cancel(h.m.id, r2.id);
+                assert.equal(c2.points_reclaimed, 30);
+                assert.equal((await L.balance(h.m.id)).points.balance, 50);
+                // The rest returned later: 50 more, all there, nothing forgiven.
+                const a3 = await L.giveBack(h.p.event_id);
+                assert.equal(a3.points_forgiven, 0);
+                assert.equal((await L.balance(h.m.id)).points.balance, 0);
+
+                // Nothing forgiven: a cancel reclaims nothing.
+                const n = await bought(1000);
+                const r3 = await L.redeem(n.m.id, { points: 4 });
+                assert.equal((await L.cancel(n.m.id, r3.id)).points_reclaimed, 0);
+                assert.equal((await L.balance(n.m.id)).points.balance, 10);
+            } finally {
+                await L.program({ on_return_spent: 'negative' });
+            }
+        });
     });
 
     test('a return in another currency is 422 currency_mismatch', async () => {

@@ -1693,13 +1693,16 @@ static void test_member_purchase(void **state)
     assert_totals(&got, 1250, 1, 5000);
     assert_int_equal(got.last_activity_at, 5000);
 
-    /* An older purchase arriving late leaves the latest one's time. */
+    /* An older purchase arriving late leaves the latest one's time, for the
+     * last purchase and for the last activity alike. */
     expect_ok(f, ly_store_begin_write(f->conn, &f->err));
     expect_ok(f, ly_store_member_purchase(f->conn, 1, m, 3000, 800, 1, &f->err));
     expect_ok(f, ly_store_commit(f->conn, &f->err));
     got = member_of(f, m);
     assert_totals(&got, 2050, 2, 5000);
-    assert_int_equal(got.last_activity_at, 3000);
+    assert_int_equal(got.last_activity_at, 5000);
+    expect_ok(f, ly_store_member_touch(f->conn, 1, m, 4000, &f->err));
+    assert_int_equal(member_of(f, m).last_activity_at, 5000);
 
     /* A return takes spend back and is no purchase. */
     expect_ok(f, ly_store_member_purchase(f->conn, 1, m, 7000, -500, 0, &f->err));
