@@ -182,6 +182,13 @@ int ly__h_members_list(ly_req *r)
         by = *k;
         value = v;
     }
+    /* A till (pos) or a partner looks members up one at a time; the whole
+     * list, everyone's email and phone, is for read and admin keys. */
+    if (!by && strcmp(r->scope, "admin") != 0 && strcmp(r->scope, "read") != 0)
+        return ly__fail(r, LY_EFORBIDDEN, "forbidden", NULL,
+                        "a %s key looks a member up by email, phone, card or external_id; "
+                        "listing every member needs a read or admin key",
+                        r->scope);
     if (!by)
         return list_members(r);
     if (ly__query(r, "limit") || ly__query(r, "cursor"))

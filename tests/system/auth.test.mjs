@@ -129,7 +129,8 @@ describe('authentication and scopes', () => {
         const routes = [
             ['GET', () => '/v1/program', null, SCOPES, 200],
             ['PUT', () => '/v1/program', () => ({ pending_days: 0 }), ['admin'], 200],
-            ['GET', () => '/v1/members', null, SCOPES, 200],
+            // The whole list (everyone's contact details) is for read and admin; pos and partner look up.
+            ['GET', () => '/v1/members', null, ['admin', 'read'], 200],
             ['GET', () => `/v1/members?email=${encodeURIComponent(member.email)}`, null, SCOPES, 200],
             ['GET', () => `/v1/members/${member.id}`, null, SCOPES, 200],
             ['POST', () => '/v1/members', () => ({ name: 'Scoped Enrol' }), ['admin', 'pos'], 201],
