@@ -353,6 +353,24 @@ static const char *kept_answer(ly_req *r)
     return kept;
 }
 
+/* Is text (n bytes) no body at all: nothing, white space, or an empty
+ * object with white space about it? */
+static int no_body_text(const char *text, size_t n)
+{
+    size_t i = 0;
+    int braces = 0;
+    for (; i < n; i++) {
+        char ch = text[i];
+        if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n')
+            continue;
+        if ((ch == '{' && braces == 0) || (ch == '}' && braces == 1))
+            braces++;
+        else
+            return 0;
+    }
+    return braces == 0 || braces == 2;
+}
+
 /* A write without a request schema takes no body: none, white space or an
  * empty object. Anything else is refused as a bad body is on every other
  * route (invalid_json, invalid_type, unknown_field), not ignored. */
@@ -418,8 +436,10 @@ static void idempotent(ly_req *r, const char *key)
         return;
     }
     const char *route = ly_arena_printf(&r->arena, "%s %s", r->method, r->path);
-    char *material = route ? ly_arena_printf(&r->arena, "%s\n%.*s", route, (int)r->body_len,
-                                             r->body ? r->body : "")
+    /* A route that takes no body takes none, white space or {} alike. */
+    int none = !r->route->body_schema && no_body_text(r->body, r->body_len);
+    char *material = route ? ly_arena_printf(&r->arena, "%s\n%.*s", route,
+                                             none ? 0 : (int)r->body_len, r->body ? r->body : "")
                            : NULL;
     /* The query is part of the request (POST /v1/jobs/expire?as_of=…): each
      * parameter, in the order sent, after the body. */

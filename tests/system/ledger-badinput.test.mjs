@@ -398,6 +398,23 @@ describe('ledger: bad input', () => {
             assert.notEqual(ok.headers['idempotent-replayed'], 'true');
         });
 
+        test('a route that takes no body: none, white space and {} are one request under a key', async () => {
+            const r = await L.redeem(rich.id, { points: 1 });
+            const path = `/v1/members/${rich.id}/redemptions/${r.id}/cancel`;
+            const headers = { 'Idempotency-Key': uniq('idem-') };
+            const first = await srv.request('POST', path, { headers });
+            assertStatus(first, 200, 'cancel without a body');
+            for (const rawBody of ['{}', ' { } \n', '']) {
+                const again = await srv.request('POST', path, { rawBody, headers });
+                assert.equal(again.status, 200, `${JSON.stringify(rawBody)}: ${again.text}`);
+                assert.equal(again.text, first.text, JSON.stringify(rawBody));
+                assert.equal(again.headers['idempotent-replayed'], 'true', JSON.stringify(rawBody));
+            }
+            // Any other body is another request: 409 under the key, 400 without it.
+            await assertRefused(srv, () => srv.request('POST', path, { body: { points: 1 }, headers }), 409, 'idempotency_conflict');
+            await assertRefused(srv, () => srv.request('POST', path, { body: { points: 1 } }), 400, 'unknown_field', { field: 'points' });
+        });
+
         test('a key of 1..255 printable ASCII characters; others are 400', async () => {
             const path = `/v1/members/${rich.id}/adjustments`;
             const body = { asset: 'points', amount: 1, reason: 'key length' };
