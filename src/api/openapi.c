@@ -30,6 +30,9 @@ static const char schemas[] =
     "\"MemberList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
     "\"items\":{\"$ref\":\"#/components/schemas/Member\"}},\"next_cursor\":{\"type\":\"string\","
     "\"nullable\":true}}},"
+    "\"MemberOrList\":{\"description\":\"a Member for a lookup (email, phone, card or "
+    "external_id), a MemberList otherwise\",\"oneOf\":[{\"$ref\":\"#/components/schemas/Member\"},"
+    "{\"$ref\":\"#/components/schemas/MemberList\"}]},"
     "\"MemberCreate\":{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
     "\"external_id\":{\"type\":\"string\"},\"email\":{\"type\":\"string\"},"
     "\"phone\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},"
@@ -61,9 +64,16 @@ static const char schemas[] =
     "\"phone_country_code\":{\"type\":\"string\"},"
     "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
     "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}},"
-    "\"ProgramUpdate\":{\"$ref\":\"#/components/schemas/Program\"},"
+    "\"ProgramUpdate\":{\"type\":\"object\",\"additionalProperties\":false,"
+    "\"description\":\"any of Program's fields but created_at and updated_at\",\"properties\":{"
+    "\"name\":{\"type\":\"string\"},\"currency\":{\"type\":\"string\"},"
+    "\"timezone\":{\"type\":\"string\"},\"point_value_minor\":{\"type\":\"integer\"},"
+    "\"earn\":{\"type\":\"object\"},\"pending_days\":{\"type\":\"integer\"},"
+    "\"expiry\":{\"type\":\"object\"},\"on_return_spent\":{\"type\":\"string\","
+    "\"enum\":[\"negative\",\"clawback\"]},\"phone_country_code\":{\"type\":\"string\"}}},"
     "\"Key\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
-    "\"key\":{\"type\":\"string\",\"description\":\"only in the answer to its creation\"},"
+    "\"key\":{\"type\":\"string\",\"nullable\":true,\"description\":\"only in the answer "
+    "to its creation; null in a replay of it\"},"
     "\"scope\":{\"type\":\"string\",\"enum\":[\"admin\",\"pos\",\"partner\",\"read\"]},"
     "\"name\":{\"type\":\"string\",\"nullable\":true},"
     "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
@@ -110,32 +120,138 @@ static const char schemas[] =
     "\"active_to\":{\"type\":\"string\",\"format\":\"date-time\"},"
     "\"priority\":{\"type\":\"integer\"},\"stack\":{\"type\":\"boolean\"},"
     "\"enabled\":{\"type\":\"boolean\"},\"version\":{\"type\":\"integer\",\"readOnly\":true}}},"
+    "\"KeyList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/Key\"}},\"next_cursor\":{\"type\":\"string\","
+    "\"nullable\":true}}},"
+    "\"RuleList\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/Rule\"}},\"next_cursor\":{\"type\":\"string\","
+    "\"nullable\":true}}},"
+    "\"RuleDeleted\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"deleted\":{\"type\":\"boolean\"},\"version\":{\"type\":\"integer\"}}},"
+    "\"Validation\":{\"type\":\"object\",\"properties\":{\"valid\":{\"type\":\"boolean\"},"
+    "\"type\":{\"type\":\"string\",\"description\":\"for an expression\"},"
+    "\"rule\":{\"$ref\":\"#/components/schemas/Rule\"}}},"
+    "\"Balance\":{\"type\":\"object\",\"properties\":{\"points\":{\"type\":\"object\","
+    "\"properties\":{\"balance\":{\"type\":\"integer\"},\"available\":{\"type\":\"integer\"},"
+    "\"pending\":{\"type\":\"integer\"},\"expiring\":{\"type\":\"array\",\"items\":{"
+    "\"type\":\"object\",\"properties\":{\"points\":{\"type\":\"integer\"},"
+    "\"expires_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}}}},"
+    "\"credit\":{\"type\":\"object\",\"properties\":{\"balance\":{\"type\":\"integer\"},"
+    "\"available\":{\"type\":\"integer\"}}}}},"
+    "\"Activity\":{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\","
+    "\"items\":{\"type\":\"object\",\"properties\":{\"entry_id\":{\"type\":\"string\"},"
+    "\"kind\":{\"type\":\"string\"},\"asset\":{\"type\":\"string\"},"
+    "\"amount\":{\"type\":\"integer\"},\"event_id\":{\"type\":\"string\",\"nullable\":true},"
+    "\"memo\":{\"type\":\"string\",\"nullable\":true},"
+    "\"effective_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+    "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"}}}},"
+    "\"next_cursor\":{\"type\":\"string\",\"nullable\":true}}},"
+    "\"EventResult\":{\"type\":\"object\",\"description\":\"what the event did: event_id, "
+    "type, member_id, points_earned, credit_earned, applied_rules, balance, tier, occurred_at; for "
+    "a "
+    "return amount_returned, points_reversed, points_forgiven, credit_reversed\","
+    "\"properties\":{\"event_id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},"
+    "\"member_id\":{\"type\":\"string\",\"nullable\":true},"
+    "\"points_earned\":{\"type\":\"integer\"},\"credit_earned\":{\"type\":\"integer\"},"
+    "\"applied_rules\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"
+    "\"balance\":{\"$ref\":\"#/components/schemas/Balance\"}}},"
+    "\"BatchResult\":{\"type\":\"object\",\"properties\":{\"results\":{\"type\":\"array\","
+    "\"items\":{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"integer\"},"
+    "\"body\":{\"type\":\"object\",\"description\":\"an EventResult or an Error\"}}}}}},"
+    "\"Movement\":{\"type\":\"object\",\"description\":\"a redemption, adjustment or transfer "
+    "as recorded, with the balance after it\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"member_id\":{\"type\":\"string\"},\"asset\":{\"type\":\"string\"},"
+    "\"amount\":{\"type\":\"integer\"},\"balance\":{\"$ref\":\"#/components/schemas/Balance\"},"
+    "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"}}},"
+    "\"JobResult\":{\"type\":\"object\",\"description\":\"expire: lots_expired, "
+    "points_expired, members; birthdays: members, points, credit\",\"properties\":{"
+    "\"as_of\":{\"type\":\"string\",\"format\":\"date-time\"}}},"
     "\"RuleValidate\":{\"oneOf\":[{\"type\":\"object\",\"required\":[\"expression\"],"
     "\"properties\":{\"expression\":{\"type\":\"string\"},\"scope\":{\"type\":\"string\","
     "\"enum\":[\"when\",\"items\"]}}},{\"$ref\":\"#/components/schemas/Rule\"}]}"
     "}";
 
-/* Which schema a successful answer of a route carries. */
-static const char *answer_schema(const ly_route *rt)
+/* What /openapi.json says of each route beyond the route table: the
+ * status and schema of a successful answer, and the query parameters. */
+static const struct op_doc {
+    const char *op; /* "METHOD pattern" */
+    const char *status;
+    const char *answer; /* a schema of the components, or NULL */
+    const char *query;  /* names of query parameters, space-separated, or NULL */
+} op_docs[] = {
+    {"GET /v1/program", "200", "Program", NULL},
+    {"PUT /v1/program", "200", "Program", NULL},
+    {"POST /v1/members", "201", "Member", NULL},
+    {"GET /v1/members", "200", "MemberOrList", "email phone card external_id limit cursor"},
+    {"GET /v1/members/{id}", "200", "Member", NULL},
+    {"PATCH /v1/members/{id}", "200", "Member", NULL},
+    {"POST /v1/members/{id}/cards", "201", "Member", NULL},
+    {"GET /v1/members/{id}/balance", "200", "Balance", "as_of"},
+    {"GET /v1/members/{id}/activity", "200", "Activity", "limit cursor"},
+    {"POST /v1/members/{id}/redemptions", "201", "Movement", NULL},
+    {"POST /v1/members/{id}/redemptions/{redemption_id}/cancel", "200", "Movement", NULL},
+    {"POST /v1/members/{id}/adjustments", "201", "Movement", NULL},
+    {"POST /v1/transfers", "201", "Movement", NULL},
+    {"POST /v1/events", "201", "EventResult", NULL},
+    {"POST /v1/events/batch", "200", "BatchResult", NULL},
+    {"POST /v1/events/simulate", "200", "EventResult", NULL},
+    {"POST /v1/jobs/expire", "200", "JobResult", "as_of"},
+    {"POST /v1/jobs/birthdays", "200", "JobResult", "as_of"},
+    {"GET /v1/rules", "200", "RuleList", "limit cursor"},
+    {"POST /v1/rules", "201", "Rule", NULL},
+    {"POST /v1/rules/validate", "200", "Validation", NULL},
+    {"GET /v1/rules/{id}", "200", "Rule", "version"},
+    {"GET /v1/rules/{id}/versions", "200", "RuleList", "limit cursor"},
+    {"PUT /v1/rules/{id}", "200", "Rule", NULL},
+    {"DELETE /v1/rules/{id}", "200", "RuleDeleted", NULL},
+    {"POST /v1/keys", "201", "Key", NULL},
+    {"GET /v1/keys", "200", "KeyList", "limit cursor"},
+    {"DELETE /v1/keys/{id}", "200", "Key", NULL},
+};
+
+/* The query parameters, each with its schema and meaning. */
+static const struct {
+    const char *name, *type, *format, *description;
+} query_docs[] = {
+    {"limit", "integer", NULL, "page size, 1..100 (default 50)"},
+    {"cursor", "string", NULL, "the next_cursor of the previous page"},
+    {"email", "string", NULL, "look a member up by email (one identifier at a time)"},
+    {"phone", "string", NULL, "look a member up by phone"},
+    {"card", "string", NULL, "look a member up by card number"},
+    {"external_id", "string", NULL, "look a member up by the merchant's id"},
+    {"as_of", "string", "date-time", "the time to work as of (RFC 3339; default now)"},
+    {"version", "integer", NULL, "an earlier version (1, 2, ...)"},
+};
+
+static const struct op_doc *op_doc(const ly_route *rt)
 {
-    static const struct {
-        const char *prefix;
-        const char *schema;
-    } rows[] = {
-        {"/v1/members", "Member"},
-        {"/v1/program", "Program"},
-        {"/v1/keys", "Key"},
-        {"/v1/rules", "Rule"},
-    };
-    /* Only the routes whose answer is the resource itself. */
-    if (strstr(rt->pattern, "/balance") || strstr(rt->pattern, "/activity") ||
-        strstr(rt->pattern, "/redemptions") || strstr(rt->pattern, "/adjustments") ||
-        strstr(rt->pattern, "/versions") || strstr(rt->pattern, "/validate"))
-        return NULL;
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        if (strncmp(rt->pattern, rows[i].prefix, strlen(rows[i].prefix)) == 0)
-            return rows[i].schema;
+    char op[160];
+    snprintf(op, sizeof op, "%s %s", rt->method, rt->pattern);
+    for (size_t i = 0; i < sizeof op_docs / sizeof op_docs[0]; i++)
+        if (strcmp(op_docs[i].op, op) == 0)
+            return &op_docs[i];
     return NULL;
+}
+
+static void add_query(json_t *params, const char *names)
+{
+    for (const char *p = names; p && *p;) {
+        size_t n = strcspn(p, " ");
+        for (size_t i = 0; i < sizeof query_docs / sizeof query_docs[0]; i++) {
+            if (strlen(query_docs[i].name) != n || strncmp(query_docs[i].name, p, n) != 0)
+                continue;
+            json_t *schema = json_pack("{s:s}", "type", query_docs[i].type);
+            if (query_docs[i].format)
+                json_object_set_new(schema, "format", json_string(query_docs[i].format));
+            json_array_append_new(params,
+                                  json_pack("{s:s, s:s, s:b, s:s, s:o}", "name", query_docs[i].name,
+                                            "in", "query", "required", 0, "description",
+                                            query_docs[i].description, "schema", schema));
+        }
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
 }
 
 static json_t *operation(const ly_route *rt)
@@ -151,6 +267,9 @@ static json_t *operation(const ly_route *rt)
                                                 (size_t)(e - p - 1), "in", "path", "required", 1,
                                                 "schema", "type", "string"));
     }
+    const struct op_doc *doc = op_doc(rt);
+    if (doc)
+        add_query(params, doc->query);
     if (json_array_size(params))
         json_object_set(op, "parameters", params);
     json_decref(params);
@@ -165,15 +284,11 @@ static json_t *operation(const ly_route *rt)
         json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearer"));
     else
         json_object_set_new(op, "security", json_array());
-    const char *ok = strcmp(rt->method, "POST") == 0 ? "201" : "200";
+    const char *ok = doc ? doc->status : "200";
     json_t *responses = json_object();
-    const char *schema = answer_schema(rt);
-    if (schema) {
+    if (doc && doc->answer) {
         char ref[96];
-        snprintf(ref, sizeof ref, "#/components/schemas/%s",
-                 strcmp(rt->pattern, "/v1/members") == 0 && strcmp(rt->method, "GET") == 0
-                     ? "MemberList"
-                     : schema);
+        snprintf(ref, sizeof ref, "#/components/schemas/%s", doc->answer);
         json_object_set_new(responses, ok,
                             json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "success", "content",
                                       "application/json", "schema", "$ref", ref));

@@ -122,6 +122,40 @@ describe('system routes', () => {
         assert.deepEqual(missing, [], `routes of docs/api.md absent from /openapi.json`);
     });
 
+    test('/openapi.json gives each route its success status, answer schema and query parameters', async () => {
+        const doc = (await srv.request('GET', '/openapi.json', { key: null })).body;
+        const schemas = doc.components.schemas;
+        const refs = [];
+        (function walk(o) {
+            if (o && typeof o === 'object') for (const [k, v] of Object.entries(o)) (k === '$ref' ? refs.push(v) : walk(v));
+        })(doc);
+        for (const ref of refs) assert.ok(schemas[ref.split('/').pop()], `${ref} is not among the schemas`);
+        const md = readFileSync(path.join(REPO, 'docs/api.md'), 'utf8');
+        for (const [p, item] of Object.entries(doc.paths)) {
+            if (!p.startsWith('/v1/')) continue;
+            for (const [m, op] of Object.entries(item)) {
+                const what = `${m.toUpperCase()} ${p}`;
+                const ok = Object.keys(op.responses).filter((c) => c !== 'default');
+                assert.equal(ok.length, 1, `${what}: ${ok}`);
+                assert.ok(op.responses[ok[0]].content?.['application/json']?.schema?.$ref, `${what}: no answer schema`);
+                // docs/api.md's heading for the route, when it gives a status, agrees.
+                const esc = p.replace(/[{}]/g, (ch) => `\\${ch}`).replace(/\\\{[^}]*\\\}/g, '\\{[^}]*\\}');
+                const h = md.match(new RegExp(`^###\\s+\`${m.toUpperCase()}\\s+${esc}(?:[?\`][^\n]*?)→\\s*(\\d{3})`, 'm'));
+                if (h) assert.equal(ok[0], h[1], `${what}: docs/api.md says ${h[1]}`);
+                const query = (op.parameters || []).filter((x) => x.in === 'query').map((x) => x.name);
+                const list = /List$/.test(op.responses[ok[0]].content['application/json'].schema.$ref) || p.endsWith('/activity');
+                if (list || (m === 'get' && p === '/v1/members')) for (const q of ['limit', 'cursor']) assert.ok(query.includes(q), `${what} lacks ?${q}`);
+            }
+        }
+        // The ones a client must know to call them at all.
+        const q = (m, p) => (doc.paths[p][m].parameters || []).filter((x) => x.in === 'query').map((x) => x.name);
+        assert.deepEqual(q('get', '/v1/members'), ['email', 'phone', 'card', 'external_id', 'limit', 'cursor']);
+        for (const [m, p] of [['get', '/v1/members/{id}/balance'], ['post', '/v1/jobs/expire']]) assert.deepEqual(q(m, p), ['as_of'], `${m} ${p}`);
+        assert.deepEqual(q('get', '/v1/rules/{id}'), ['version']);
+        assert.equal(doc.paths['/v1/rules/validate'].post.responses['200'] !== undefined, true);
+        assert.ok(!('created_at' in schemas.ProgramUpdate.properties), 'PUT /v1/program refuses created_at');
+    });
+
     test('an unknown route is 404 not_found', async () => {
         for (const p of ['/v1/nope', '/v1/members/mem_1/nope', '/nope', '/v2/members']) {
             assertError(await srv.request('GET', p), 404, 'not_found', { field: null, what: `GET ${p}` });
