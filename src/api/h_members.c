@@ -171,6 +171,11 @@ int ly__h_members_list(ly_req *r)
     if (ly__check_query(r, allowed) != LY_OK)
         return LY_EINVAL;
     const char *by = NULL, *value = NULL;
+    for (size_t i = 0; i < r->nquery; i++)
+        for (const char *const *k = idents; *k; k++)
+            if (!r->query[i].value && strcmp(r->query[i].name, *k) == 0)
+                return ly__fail(r, LY_EINVAL, "invalid_parameter", *k, "%s needs a value: ?%s=…",
+                                *k, *k);
     for (const char *const *k = idents; *k; k++) {
         const char *v = ly__query(r, *k);
         if (!v)

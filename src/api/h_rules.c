@@ -13,6 +13,13 @@ int ly__h_rules_list(ly_req *r)
     const char *cursor;
     if (ly__check_query(r, allowed) != LY_OK || ly__page(r, &limit, &cursor) != LY_OK)
         return LY_EINVAL;
+    /* A cursor is the last rule id of a page: 1 to 64 of the characters ids
+     * are made of. */
+    if (cursor && (strlen(cursor) > 64 ||
+                   cursor[strspn(cursor, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_-.:")] != '\0'))
+        return ly__fail(r, LY_EINVAL, "invalid_parameter", "cursor",
+                        "cursor must be the next_cursor of a previous page");
     ly_conn *db = ly__db(r);
     if (!db)
         return LY_ESTORE;

@@ -215,6 +215,12 @@ describe('members', () => {
             assertError(await lookup('card', '!!'), 400, 'invalid_card');
         });
 
+        test('an identifier without a value is 400, not the whole list', async () => {
+            for (const k of ['email', 'phone', 'card', 'external_id']) {
+                assertError(await srv.request('GET', `/v1/members?${k}`), 400, 'invalid_parameter', { field: k, what: `?${k}` });
+            }
+        });
+
         test('two identifiers at once are refused', async () => {
             const r = await srv.request('GET', `/v1/members?email=${encodeURIComponent(m.email)}&external_id=${encodeURIComponent(m.external_id)}`);
             assertError(r, 400, 'invalid_parameter');

@@ -128,8 +128,8 @@ describe('rules: the API', () => {
             const read = await srv.request('GET', '/v1/rules?limit=1', { key: readKey });
             assertStatus(read, 200);
             assert.equal(read.body.data.length, 1);
-            for (const q of ['limit=0', 'limit=101', 'limit=x', 'colour=red']) {
-                assertError(await srv.request('GET', `/v1/rules?${q}`), 400, 'invalid_parameter', { what: q });
+            for (const q of ['limit=0', 'limit=101', 'limit=x', 'colour=red', 'cursor=', 'cursor=%25%25', `cursor=${'a'.repeat(65)}`]) {
+                assertError(await srv.request('GET', `/v1/rules?${q}`), 400, 'invalid_parameter', { field: q.split('=')[0], what: q });
             }
         });
 
