@@ -304,11 +304,13 @@ static int authorize(ly_req *r)
     r->scope = k.scope;
     if (!ly_key_scope_allows(k.scope, r->route->scope))
         return ly__fail(r, LY_EFORBIDDEN, "forbidden", NULL,
-                        "a %s key cannot call %s %s; it needs a %s key", k.scope, r->route->method,
+                        "%s %s key cannot call %s %s; it needs %s key",
+                        strcmp(k.scope, "admin") == 0 ? "an" : "a", k.scope, r->route->method,
                         r->route->pattern,
-                        strcmp(r->route->scope, "read") == 0    ? "read, pos, partner or admin"
-                        : strcmp(r->route->scope, "admin") == 0 ? "admin"
-                                                                : r->route->scope);
+                        strcmp(r->route->scope, "read") == 0    ? "a read, pos, partner or admin"
+                        : strcmp(r->route->scope, "admin") == 0 ? "an admin"
+                        : strcmp(r->route->scope, "pos") == 0   ? "a pos or admin"
+                                                                : "a partner or admin");
     return LY_OK;
 }
 
