@@ -472,12 +472,10 @@ static int purchase(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     return keep(c, x, row, &e, &w, x->simulate ? 200 : 201, err);
 }
 
-/* The amount a return by items stands for, priced at the purchase's unit
- * prices, and the purchase's returned quantities updated in *returned. */
-/* The value at unit prices of the first n units of sku on the purchase's
- * lines (all skus, each to its count in `units`, when sku is NULL), taken
- * in line order, so that a SKU listed on several lines at different prices
- * comes back unit by unit at its own lines' prices. */
+/* The value at unit prices of so many units of each SKU (units: {sku:
+ * count}) of the purchase's lines, each SKU's taken in line order, so that
+ * a SKU listed on several lines at different prices comes back unit by unit
+ * at its own lines' prices. */
 static __int128 units_value(const json_t *pitems, const json_t *units)
 {
     __int128 v = 0;
