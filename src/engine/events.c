@@ -581,7 +581,11 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     if (rc != LY_OK)
         return rc;
     x->member_id = orig.member_id;
-    if ((rc = ly__member_ready(c, x->program_id, x->member_id, err)) != LY_OK)
+    /* A suspended member's purchase is still taken back when returned: a
+     * return only takes points away (its rules give a suspended member
+     * nothing, below). */
+    int active = 0;
+    if ((rc = ly_store_member_lock(c, x->program_id, x->member_id, &active, err)) != LY_OK)
         return rc;
     if (x->in->currency && orig.currency && strcmp(x->in->currency, orig.currency) != 0)
         return ly_error_set(err, LY_EREFUSED, "currency_mismatch", "currency",
@@ -699,10 +703,12 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     free(items_text);
     if (rc != LY_OK)
         return rc;
-    /* Rules on "return" earn like any others, in an entry of their own. */
+    /* Rules on "return" earn like any others, in an entry of their own;
+     * not for a suspended member, who cannot earn. */
     ly__earned e;
+    memset(&e, 0, sizeof e);
     int64_t earn_entry = 0;
-    if ((rc = earn_by_rules(c, x, row, &e, err)) != LY_OK ||
+    if ((active && (rc = earn_by_rules(c, x, row, &e, err)) != LY_OK) ||
         (rc = post_earned(c, x, row, &e, &earn_entry, err)) != LY_OK)
         return rc;
     ly_jw w;

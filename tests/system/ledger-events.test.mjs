@@ -356,6 +356,21 @@ describe('ledger: events', () => {
             const a = await L.event({ id, type: 'purchase', member: m.id, amount: 1000 });
             assert.equal(a.points_earned, 10);
         });
+
+        test('a suspended member\'s purchase is still taken back when it is returned', async () => {
+            const m = await L.enrol({});
+            const p = await L.event({ id: uniq('order-'), type: 'purchase', member: m.id, amount: 2000 });
+            assert.equal(p.points_earned, 20);
+            assertStatus(await srv.request('PATCH', `/v1/members/${m.id}`, { body: { status: 'suspended' } }), 200);
+            const r = await srv.request('POST', '/v1/events', { body: { type: 'return', original_event_id: p.event_id, amount: 500 } });
+            assertStatus(r, 201, 'a return of a suspended member');
+            assert.equal(r.body.points_reversed, 5);
+            assert.equal(r.body.points_earned, 0);
+            assert.equal((await L.balance(m.id)).points.balance, 15);
+            // Still no earning or spending.
+            await assertRefused(srv, () => srv.request('POST', '/v1/events', { body: { type: 'purchase', member: m.id, amount: 1000 } }), 422, 'member_suspended');
+            assertStatus(await srv.request('PATCH', `/v1/members/${m.id}`, { body: { status: 'active' } }), 200);
+        });
     });
 
     describe('batches', () => {

@@ -507,6 +507,12 @@ describe('rules: earning', () => {
             assert.ok(Array.isArray(s.rules) && s.rules.some((x) => x.rule_id === rule.id), `a simulated return lists the return rule: ${JSON.stringify(s)}`);
             await L.giveBack(p.event_id);
             assert.equal((await L.balance(m.id)).points.balance, 5);
+            // A suspended member's return is taken, and its rules give nothing.
+            const q = await L.purchase(m.id, 1000, { id: uniq('order-') });
+            assertStatus(await srv.request('PATCH', `/v1/members/${m.id}`, { body: { status: 'suspended' } }), 200);
+            const back = await L.giveBack(q.event_id);
+            assert.deepEqual([back.points_reversed, back.points_earned], [q.points_earned, 0], JSON.stringify(back));
+            assert.equal((await L.balance(m.id)).points.balance, 5);
         });
     });
 
