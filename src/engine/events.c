@@ -778,8 +778,9 @@ static int do_event(ly_conn *c, void *vctx, ly_error *err)
     ev_ctx *x = vctx;
     const ev_in *in = x->in;
     int rc;
-    /* A known id: the same event again gets the same answer. */
-    if (in->ext_id && !x->simulate) {
+    /* A known id: the same event again gets the same answer, and a
+     * simulation of it what sending it would answer. */
+    if (in->ext_id) {
         ly_event prev;
         rc = ly_store_event_get(c, x->a, x->program_id, in->ext_id, &prev, err);
         if (rc == LY_OK) {
@@ -793,7 +794,7 @@ static int do_event(ly_conn *c, void *vctx, ly_error *err)
                 return ly_error_set(err, LY_ENOMEM, NULL, NULL, "out of memory");
             memcpy(x->out->body, prev.result ? prev.result : "", len + 1);
             x->out->len = len;
-            x->out->status = 201;
+            x->out->status = x->simulate ? 200 : 201;
             x->out->replayed = 1;
             return LY_OK;
         }

@@ -486,12 +486,17 @@ describe('ledger: events', () => {
             for (const [i, body] of bodies.entries()) {
                 const before = await srv.snapshot();
                 const s = await srv.request('POST', '/v1/events/simulate', { body });
-                // An id already used may be refused as the event would be (409), or ignored.
-                if (i === 0 && s.status === 409) assertError(s, 409, 'idempotency_conflict');
+                // An id already used with another body: 409, as sending it would be.
+                if (i === 0) assertError(s, 409, 'idempotency_conflict', { field: 'id' });
                 else assertStatus(s, 200, JSON.stringify(body));
                 assert.deepEqual(await srv.snapshot(), before, `simulate ${JSON.stringify(body)} wrote something`);
             }
             assert.equal((await L.balance(m.id)).points.balance, 10);
+            // The same event again: what sending it would answer, its recorded answer.
+            const same = await srv.request('POST', '/v1/events/simulate', { body: { id: used.event_id, type: 'purchase', member: m.id, amount: 1000 } });
+            assertStatus(same, 200, 'simulating a recorded event');
+            assert.equal(same.headers['idempotent-replayed'], 'true');
+            assert.deepEqual(same.body, used);
         });
 
         test('a refused simulation is refused as the event would be', async () => {
