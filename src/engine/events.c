@@ -656,6 +656,9 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
             rc = ly_store_lots_of_entry(c, x->a, x->program_id, orig.entry_id, &lots, &n, err);
         int64_t want = taken;
         for (size_t i = 0; rc == LY_OK && i < n && want > 0; i++) {
+            /* Points from its points lot, not from the credit lot beside it. */
+            if (strcmp(lots[i].asset, "points") != 0)
+                continue;
             int64_t t = lots[i].remaining < want ? lots[i].remaining : want;
             if (!t)
                 continue;

@@ -544,6 +544,21 @@ describe('rules: earning', () => {
             assert.equal((await L.giveBack(c.event_id)).points_reversed, 19);
         });
 
+        test('a return takes points from the purchase\'s points lot, never from the cashback lot beside it', async () => {
+            await R.create({ id: uniq('pp-'), on: 'purchase', effect: { points_per: { points: 5 } } });
+            await R.create({ id: uniq('cb-'), on: 'purchase', priority: 5, effect: { cashback_percent: '1' } });
+            const m = await L.enrol({});
+            const p = await L.purchase(m.id, 10000, { id: uniq('order-') });
+            assert.deepEqual([p.points_earned, p.credit_earned], [500, 100]);
+            await L.redeem(m.id, { points: 500 });
+            // 50 of 10000: 2 points back (2.5, down), no credit (0.5, down); the points are spent.
+            const r = await L.giveBack(p.event_id, { amount: 50 });
+            assert.deepEqual([r.points_reversed, r.credit_reversed], [2, 0]);
+            const b = await L.balance(m.id);
+            assert.deepEqual([b.points.balance, b.credit.balance, b.credit.available], [-2, 100, 100]);
+            // afterEach runs loyal verify: the credit lot still holds all 100.
+        });
+
         test('returns reverse the points and credit rules gave, exactly, in one or many pieces', async () => {
             await R.create({ id: uniq('pp-'), on: 'purchase', effect: { points_per: { points: 1, per_minor: 100, rounding: 'down' } } });
             await R.create({ id: uniq('fixed-'), on: 'purchase', effect: { points: 7 } });
