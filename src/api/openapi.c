@@ -171,44 +171,6 @@ static const char schemas[] =
     "\"enum\":[\"when\",\"items\"]}}},{\"$ref\":\"#/components/schemas/Rule\"}]}"
     "}";
 
-/* What /openapi.json says of each route beyond the route table: the
- * status and schema of a successful answer, and the query parameters. */
-static const struct op_doc {
-    const char *op; /* "METHOD pattern" */
-    const char *status;
-    const char *answer; /* a schema of the components, or NULL */
-    const char *query;  /* names of query parameters, space-separated, or NULL */
-} op_docs[] = {
-    {"GET /v1/program", "200", "Program", NULL},
-    {"PUT /v1/program", "200", "Program", NULL},
-    {"POST /v1/members", "201", "Member", NULL},
-    {"GET /v1/members", "200", "MemberOrList", "email phone card external_id limit cursor"},
-    {"GET /v1/members/{id}", "200", "Member", NULL},
-    {"PATCH /v1/members/{id}", "200", "Member", NULL},
-    {"POST /v1/members/{id}/cards", "201", "Member", NULL},
-    {"GET /v1/members/{id}/balance", "200", "Balance", "as_of"},
-    {"GET /v1/members/{id}/activity", "200", "Activity", "limit cursor"},
-    {"POST /v1/members/{id}/redemptions", "201", "Movement", NULL},
-    {"POST /v1/members/{id}/redemptions/{redemption_id}/cancel", "200", "Movement", NULL},
-    {"POST /v1/members/{id}/adjustments", "201", "Movement", NULL},
-    {"POST /v1/transfers", "201", "Movement", NULL},
-    {"POST /v1/events", "201", "EventResult", NULL},
-    {"POST /v1/events/batch", "200", "BatchResult", NULL},
-    {"POST /v1/events/simulate", "200", "EventResult", NULL},
-    {"POST /v1/jobs/expire", "200", "JobResult", "as_of"},
-    {"POST /v1/jobs/birthdays", "200", "JobResult", "as_of"},
-    {"GET /v1/rules", "200", "RuleList", "limit cursor"},
-    {"POST /v1/rules", "201", "Rule", NULL},
-    {"POST /v1/rules/validate", "200", "Validation", NULL},
-    {"GET /v1/rules/{id}", "200", "Rule", "version"},
-    {"GET /v1/rules/{id}/versions", "200", "RuleList", "limit cursor"},
-    {"PUT /v1/rules/{id}", "200", "Rule", NULL},
-    {"DELETE /v1/rules/{id}", "200", "RuleDeleted", NULL},
-    {"POST /v1/keys", "201", "Key", NULL},
-    {"GET /v1/keys", "200", "KeyList", "limit cursor"},
-    {"DELETE /v1/keys/{id}", "200", "Key", NULL},
-};
-
 /* The query parameters, each with its schema and meaning. */
 static const struct {
     const char *name, *type, *format, *description;
@@ -222,16 +184,6 @@ static const struct {
     {"as_of", "string", "date-time", "the time to work as of (RFC 3339; default now)"},
     {"version", "integer", NULL, "an earlier version (1, 2, ...)"},
 };
-
-static const struct op_doc *op_doc(const ly_route *rt)
-{
-    char op[160];
-    snprintf(op, sizeof op, "%s %s", rt->method, rt->pattern);
-    for (size_t i = 0; i < sizeof op_docs / sizeof op_docs[0]; i++)
-        if (strcmp(op_docs[i].op, op) == 0)
-            return &op_docs[i];
-    return NULL;
-}
 
 static void add_query(json_t *params, const char *names)
 {
@@ -267,9 +219,7 @@ static json_t *operation(const ly_route *rt)
                                                 (size_t)(e - p - 1), "in", "path", "required", 1,
                                                 "schema", "type", "string"));
     }
-    const struct op_doc *doc = op_doc(rt);
-    if (doc)
-        add_query(params, doc->query);
+    add_query(params, rt->query);
     if (json_array_size(params))
         json_object_set(op, "parameters", params);
     json_decref(params);
@@ -284,11 +234,11 @@ static json_t *operation(const ly_route *rt)
         json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearer"));
     else
         json_object_set_new(op, "security", json_array());
-    const char *ok = doc ? doc->status : "200";
+    const char *ok = rt->status ? rt->status : "200";
     json_t *responses = json_object();
-    if (doc && doc->answer) {
+    if (rt->answer) {
         char ref[96];
-        snprintf(ref, sizeof ref, "#/components/schemas/%s", doc->answer);
+        snprintf(ref, sizeof ref, "#/components/schemas/%s", rt->answer);
         json_object_set_new(responses, ok,
                             json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", "success", "content",
                                       "application/json", "schema", "$ref", ref));

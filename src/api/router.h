@@ -22,6 +22,12 @@ typedef struct ly_route {
     const char *summary;
     const char *body_schema; /* name of the request schema in openapi, or NULL */
     unsigned flags;          /* LY_ROUTE_* */
+    /* For /openapi.json: the status of a successful answer (NULL: "200"),
+     * its schema (or NULL), and the query parameters the route reads,
+     * space-separated (or NULL). */
+    const char *status;
+    const char *answer;
+    const char *query;
 } ly_route;
 
 /* A POST that writes nothing (a simulation): no Idempotency-Key, no writer. */

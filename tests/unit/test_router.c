@@ -17,14 +17,14 @@ static int h(struct ly_req *r)
 }
 
 static const ly_route table[] = {
-    {"GET", "/healthz", h, NULL, "", NULL, 0},
-    {"GET", "/v1/members", h, "read", "", NULL, 0},
-    {"POST", "/v1/members", h, "pos", "", NULL, 0},
-    {"GET", "/v1/members/{id}", h, "read", "", NULL, 0},
-    {"PATCH", "/v1/members/{id}", h, "pos", "", NULL, 0},
-    {"POST", "/v1/members/{id}/cards", h, "pos", "", NULL, 0},
-    {"DELETE", "/v1/keys/{id}", h, "admin", "", NULL, 0},
-    {"GET", "/v1/a/{x}/b/{y}", h, "read", "", NULL, 0},
+    {"GET", "/healthz", h, NULL, "", NULL, 0, NULL, NULL, NULL},
+    {"GET", "/v1/members", h, "read", "", NULL, 0, NULL, NULL, NULL},
+    {"POST", "/v1/members", h, "pos", "", NULL, 0, NULL, NULL, NULL},
+    {"GET", "/v1/members/{id}", h, "read", "", NULL, 0, NULL, NULL, NULL},
+    {"PATCH", "/v1/members/{id}", h, "pos", "", NULL, 0, NULL, NULL, NULL},
+    {"POST", "/v1/members/{id}/cards", h, "pos", "", NULL, 0, NULL, NULL, NULL},
+    {"DELETE", "/v1/keys/{id}", h, "admin", "", NULL, 0, NULL, NULL, NULL},
+    {"GET", "/v1/a/{x}/b/{y}", h, "read", "", NULL, 0, NULL, NULL, NULL},
 };
 #define N (sizeof table / sizeof table[0])
 
