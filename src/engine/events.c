@@ -629,6 +629,12 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     row->amount = amount;
     row->points = -taken;
     row->credit = -credit;
+    /* The purchase's own lots: points are taken from them first, and what
+     * was forgiven is marked on them. */
+    ly_lot *lots = NULL;
+    size_t n = 0;
+    if (rc == LY_OK && !x->simulate && (taken > 0 || credit > 0 || forgiven > 0) && orig.entry_id)
+        rc = ly_store_lots_of_entry(c, x->a, x->program_id, orig.entry_id, &lots, &n, err);
     if (rc == LY_OK && !x->simulate && (taken > 0 || credit > 0)) {
         ly_entry e = {.program_id = x->program_id,
                       .member_id = x->member_id,
@@ -648,12 +654,8 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
             p[np++] = (ly_posting){0, "returned", "credit", credit};
         }
         rc = ly_store_entry_insert(c, &e, p, np, err);
-        /* The purchase's own lots first, then whatever else the balance no
-         * longer covers. */
-        ly_lot *lots = NULL;
-        size_t n = 0;
-        if (rc == LY_OK && orig.entry_id)
-            rc = ly_store_lots_of_entry(c, x->a, x->program_id, orig.entry_id, &lots, &n, err);
+        /* The purchase's own lots first, then (ly__settle) whatever else the
+         * balance no longer covers. */
         int64_t want = taken;
         for (size_t i = 0; rc == LY_OK && i < n && want > 0; i++) {
             /* Points from its points lot, not from the credit lot beside it. */
@@ -675,11 +677,8 @@ static int do_return(ly_conn *c, ev_ctx *x, ly_event *row, ly_error *err)
     /* What was forgiven is marked on the purchase's points lots, so that a
      * cancelled spend of them gives them back to the return, not the member
      * (see do_cancel in ledger.c). */
-    if (rc == LY_OK && !x->simulate && forgiven > 0 && orig.entry_id) {
-        ly_lot *lots = NULL;
-        size_t n = 0;
+    if (rc == LY_OK && !x->simulate && forgiven > 0) {
         int64_t rest = forgiven;
-        rc = ly_store_lots_of_entry(c, x->a, x->program_id, orig.entry_id, &lots, &n, err);
         for (size_t i = 0; rc == LY_OK && i < n && rest > 0; i++) {
             int64_t had = 0;
             if (strcmp(lots[i].asset, "points") != 0 ||
