@@ -518,38 +518,37 @@ static void known_ids(int64_t lo, int64_t hi)
         fprintf(stderr, "bare_sqlite: out of memory\n");
         exit(1);
     }
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, balance FROM accounts WHERE program_id = 1 "
+                           "AND member_id = ?1 AND kind = ?2 AND asset = 'points'",
+                           -1, &q, NULL) != SQLITE_OK)
+        die("account ids");
     exec("BEGIN IMMEDIATE");
     for (int64_t m = lo; m <= hi + 1; m++) {
         int64_t member = m <= hi ? m : 0; /* then the program's issued account */
         const char *kind = member ? "member" : "issued";
-        sqlite3_stmt *q = bindp(ACCOUNT_BALANCE, "iiss", (int64_t)1, member, kind, "points");
+        sqlite3_bind_int64(q, 1, member);
+        sqlite3_bind_text(q, 2, kind, -1, SQLITE_STATIC);
         int rc = sqlite3_step(q);
-        int have = rc == SQLITE_ROW;
-        int64_t bal = have ? sqlite3_column_int64(q, 0) : 0;
+        int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+        int64_t bal = rc == SQLITE_ROW ? sqlite3_column_int64(q, 1) : 0;
         sqlite3_reset(q);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            die(sql[ACCOUNT_BALANCE]);
-        if (!have)
+            die("account ids");
+        if (rc == SQLITE_DONE) {
             run(ACCOUNT_CREATE,
                 bindp(ACCOUNT_CREATE, "iissi", (int64_t)1, member, kind, "points", (int64_t)0));
-        sqlite3_stmt *id;
-        if (sqlite3_prepare_v2(db,
-                               "SELECT id FROM accounts WHERE program_id = 1 AND member_id = ?1 "
-                               "AND kind = ?2 AND asset = 'points'",
-                               -1, &id, NULL) != SQLITE_OK)
-            die("account id");
-        sqlite3_bind_int64(id, 1, member);
-        sqlite3_bind_text(id, 2, kind, -1, SQLITE_STATIC);
-        if (sqlite3_step(id) != SQLITE_ROW)
-            die("account id");
+            id = sqlite3_last_insert_rowid(db);
+        }
         if (member) {
-            account_of[m - lo] = sqlite3_column_int64(id, 0);
+            account_of[m - lo] = id;
             balance_of[m - lo] = bal;
         } else {
-            issued_account = sqlite3_column_int64(id, 0);
+            issued_account = id;
         }
-        sqlite3_finalize(id);
     }
+    sqlite3_finalize(q);
     exec("COMMIT");
     rows(EVENT_NEXT_ID, st[EVENT_NEXT_ID], &next_event_id, -1, NULL);
 }
